@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "config.h"
+
+#include "slot.h"
+#include "log.h"
+#include "token-state.h"
+
+#include <p11-warden/p11-warden.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct slot *slots;
+static CK_ULONG n_slots;
+
+static void
+pad (CK_UTF8CHAR *dst, size_t len, const char *src)
+{
+	size_t n = strlen (src);
+	memset (dst, ' ', len);
+	memcpy (dst, src, n < len ? n : len);
+}
+
+CK_RV
+slots_open (const struct conf *conf, char *err, size_t errlen)
+{
+	CK_RV rv;
+
+	slots = calloc (conf->n_slots ? conf->n_slots : 1, sizeof *slots);
+	if (!slots)
+		return CKR_HOST_MEMORY;
+	n_slots = 0;
+	for (size_t i = 0; i < conf->n_slots; i++) {
+		struct slot *s = &slots[i];
+		struct token_state st;
+
+		s->id = (CK_SLOT_ID)i;
+		s->conf = &conf->slots[i];
+		s->global = conf;
+		s->login = SLOT_NOT_LOGGED_IN;
+		pthread_mutex_init (&s->lock, NULL);
+		s->backend.ops = backend_ops_for (s->conf);
+		n_slots++;
+		if (!s->backend.ops) {
+			snprintf (err, errlen, "slot '%s': no backend", s->conf->name);
+			return CKR_GENERAL_ERROR;
+		}
+		rv = s->backend.ops->open (&s->backend, s->conf, err, errlen);
+		if (rv != CKR_OK)
+			return rv;
+		/* A token that is absent now is looked for again later. */
+		(void)s->backend.ops->bind_token (&s->backend);
+		if (token_state_read (conf->state_dir, s->conf->name, &st) == CKR_OK && st.initialized)
+			memcpy (s->label, st.label, sizeof s->label);
+		else
+			pad (s->label, sizeof s->label, s->conf->name);
+	}
+	return CKR_OK;
+}
+
+void
+slots_close (void)
+{
+	for (CK_ULONG i = 0; i < n_slots; i++) {
+		if (slots[i].backend.ops)
+			slots[i].backend.ops->close (&slots[i].backend);
+		pthread_mutex_destroy (&slots[i].lock);
+	}
+	free (slots);
+	slots = NULL;
+	n_slots = 0;
+}
+
+void
+slots_abandon (void)
+{
+	/* The parent's locks may be held by threads that do not exist here, and
+	 * the backend's state is the parent's: leak it rather than touch it. */
+	slots = NULL;
+	n_slots = 0;
+}
+
+CK_ULONG
+slots_count (void)
+{
+	return n_slots;
+}
+
+struct slot *
+slot_get (CK_SLOT_ID id)
+{
+	return id < n_slots ? &slots[id] : NULL;
+}
+
+void
+slot_info (struct slot *slot, CK_SLOT_INFO *info)
+{
+	char desc[64];
+
+	memset (info, 0, sizeof *info);
+	snprintf (desc, sizeof desc, "p11-warden slot %s", slot->conf->name);
+	pad (info->slotDescription, sizeof info->slotDescription, desc);
+	pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
+	pthread_mutex_lock (&slot->lock);
+	if (slot->backend.ops->bind_token (&slot->backend) == CKR_OK)
+		info->flags |= CKF_TOKEN_PRESENT;
+	pthread_mutex_unlock (&slot->lock);
+	info->flags |= CKF_HW_SLOT;
+	info->hardwareVersion.major = 0;
+	info->hardwareVersion.minor = 1;
+	info->firmwareVersion.major = 0;
+	info->firmwareVersion.minor = 1;
+}
+
+static void
+pin_flags (unsigned int failures, unsigned int max, CK_FLAGS low, CK_FLAGS final, CK_FLAGS locked,
+           CK_FLAGS *flags)
+{
+	if (failures == 0 || max == 0)
+		return;
+	if (failures >= max)
+		*flags |= locked;
+	else if (failures + 1 == max)
+		*flags |= final;
+	else
+		*flags |= low;
+}
+
+void
+slot_match_info (struct slot *slot, CK_TOKEN_INFO *info)
+{
+	memset (info, 0, sizeof *info);
+	pthread_mutex_lock (&slot->lock);
+	memcpy (info->label, slot->label, sizeof info->label);
+	pthread_mutex_unlock (&slot->lock);
+	pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
+	pad (info->model, sizeof info->model, slot->backend.ops->name);
+	pad (info->serialNumber, sizeof info->serialNumber, slot->conf->name);
+}
+
+CK_RV
+slot_token_info (struct slot *slot, CK_TOKEN_INFO *info)
+{
+	const struct conf *g = slot->global;
+	struct token_state st;
+	CK_TOKEN_INFO bti;
+	CK_RV rv;
+
+	pthread_mutex_lock (&slot->lock);
+	rv = slot->backend.ops->bind_token (&slot->backend);
+	pthread_mutex_unlock (&slot->lock);
+	if (rv != CKR_OK)
+		return CKR_TOKEN_NOT_PRESENT;
+	rv = token_state_read (g->state_dir, slot->conf->name, &st);
+	if (rv != CKR_OK)
+		return rv;
+
+	slot_match_info (slot, info);
+	if (st.initialized) {
+		memcpy (info->label, st.label, sizeof info->label);
+		pthread_mutex_lock (&slot->lock);
+		memcpy (slot->label, st.label, sizeof slot->label);
+		pthread_mutex_unlock (&slot->lock);
+	}
+	info->flags = CKF_LOGIN_REQUIRED;
+	if (st.initialized)
+		info->flags |= CKF_TOKEN_INITIALIZED;
+	if (st.user_pin[0])
+		info->flags |= CKF_USER_PIN_INITIALIZED;
+	pin_flags (st.user_failures, g->pin_max_failures, CKF_USER_PIN_COUNT_LOW,
+	           CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, &info->flags);
+	pin_flags (st.so_failures, g->pin_max_failures, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY,
+	           CKF_SO_PIN_LOCKED, &info->flags);
+	if (slot->backend.fl->C_GetTokenInfo (slot->backend.slot_id, &bti) == CKR_OK) {
+		info->flags |= bti.flags & (CKF_RNG | CKF_WRITE_PROTECTED);
+		info->hardwareVersion = bti.hardwareVersion;
+	}
+	memset (&st, 0, sizeof st);
+
+	pthread_mutex_lock (&slot->lock);
+	info->ulSessionCount = slot->n_sessions;
+	info->ulRwSessionCount = slot->n_rw_sessions;
+	pthread_mutex_unlock (&slot->lock);
+	info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
+	info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
+	info->ulMaxPinLen = PIN_MAX_LEN;
+	info->ulMinPinLen = PIN_MIN_LEN;
+	info->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
+	info->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
+	info->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	info->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	info->firmwareVersion.major = 0;
+	info->firmwareVersion.minor = 1;
+	memset (info->utcTime, ' ', sizeof info->utcTime);
+	return CKR_OK;
+}
+
+CK_RV
+slot_session_opened (struct slot *slot, CK_FLAGS flags)
+{
+	CK_RV rv = CKR_OK;
+	pthread_mutex_lock (&slot->lock);
+	/* PKCS#11 3.0, 5.6 (C_OpenSession): no read-only session while the SO is
+	 * logged in. */
+	if (!(flags & CKF_RW_SESSION) && slot->login == CKU_SO) {
+		rv = CKR_SESSION_READ_WRITE_SO_EXISTS;
+	} else {
+		slot->n_sessions++;
+		if (flags & CKF_RW_SESSION)
+			slot->n_rw_sessions++;
+	}
+	pthread_mutex_unlock (&slot->lock);
+	return rv;
+}
+
+void
+slot_session_closed (struct slot *slot, CK_FLAGS flags)
+{
+	pthread_mutex_lock (&slot->lock);
+	if (slot->n_sessions > 0)
+		slot->n_sessions--;
+	if ((flags & CKF_RW_SESSION) && slot->n_rw_sessions > 0)
+		slot->n_rw_sessions--;
+	/* Closing the last session logs the application out (the backend does
+	 * the same, its sessions mirroring ours). */
+	if (slot->n_sessions == 0)
+		slot->login = SLOT_NOT_LOGGED_IN;
+	pthread_mutex_unlock (&slot->lock);
+}
+
+CK_STATE
+slot_session_state (struct slot *slot, CK_FLAGS flags)
+{
+	CK_USER_TYPE login;
+	pthread_mutex_lock (&slot->lock);
+	login = slot->login;
+	pthread_mutex_unlock (&slot->lock);
+	if (login == CKU_SO)
+		return CKS_RW_SO_FUNCTIONS;
+	if (login == CKU_USER)
+		return (flags & CKF_RW_SESSION) ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+	return (flags & CKF_RW_SESSION) ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
+}
+
+bool
+slot_logged_in_as (struct slot *slot, CK_USER_TYPE type)
+{
+	bool r;
+	pthread_mutex_lock (&slot->lock);
+	r = slot->login == type;
+	pthread_mutex_unlock (&slot->lock);
+	return r;
+}
+
+static CK_RV
+check_pin_arg (CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	/* No protected authentication path: a PIN must be given. */
+	if (!pin)
+		return CKR_ARGUMENTS_BAD;
+	if (len < PIN_MIN_LEN || len > PIN_MAX_LEN)
+		return CKR_PIN_LEN_RANGE;
+	return CKR_OK;
+}
+
+/*
+ * Check @pin against @hash with the lockout counter @failures; the caller
+ * holds the state file lock and stores the state afterwards.
+ */
+static CK_RV
+check_pin_counted (const struct conf *g, const char *hash, unsigned int *failures,
+                   CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	if (g->pin_max_failures && *failures >= g->pin_max_failures)
+		return CKR_PIN_LOCKED;
+	if (!pin_verify (pin, len, hash)) {
+		(*failures)++;
+		return CKR_PIN_INCORRECT;
+	}
+	*failures = 0;
+	return CKR_OK;
+}
+
+CK_RV
+slot_init_token (struct slot *slot, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CHAR_PTR label)
+{
+	const struct conf *g = slot->global;
+	struct token_state_file f;
+	struct token_state st;
+	CK_RV rv;
+
+	if (!label)
+		return CKR_ARGUMENTS_BAD;
+	rv = check_pin_arg (pin, len);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock (&slot->lock);
+	if (slot->n_sessions > 0) {
+		rv = CKR_SESSION_EXISTS;
+		goto out_unlocked;
+	}
+	rv = token_state_open (g->state_dir, slot->conf->name, true, &f, &st);
+	if (rv != CKR_OK)
+		goto out_unlocked;
+	if (st.initialized) {
+		/* Re-initialisation needs the current SO PIN. */
+		unsigned int before = st.so_failures;
+		rv = check_pin_counted (g, st.so_pin, &st.so_failures, pin, len);
+		if (rv != CKR_OK) {
+			if (st.so_failures != before)
+				token_state_store (&f, &st);
+			goto out;
+		}
+	} else {
+		rv = pin_hash (pin, len, g->pin_kdf_iterations, st.so_pin);
+		if (rv != CKR_OK)
+			goto out;
+	}
+	/* Re-initialising clears the user PIN (PKCS#11 3.0, 5.6 C_InitToken).
+	 * The backend's objects belong to the HSM and stay where they are. */
+	memcpy (st.label, label, sizeof st.label);
+	st.user_pin[0] = '\0';
+	st.user_failures = 0;
+	st.so_failures = 0;
+	rv = token_state_store (&f, &st);
+	if (rv == CKR_OK) {
+		memcpy (slot->label, st.label, sizeof slot->label);
+		log_info ("slot '%s': token initialised", slot->conf->name);
+	}
+out:
+	token_state_close (&f);
+out_unlocked:
+	pthread_mutex_unlock (&slot->lock);
+	memset (&st, 0, sizeof st);
+	return rv;
+}
+
+CK_RV
+slot_init_pin (struct slot *slot, CK_FLAGS session_flags, CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	const struct conf *g = slot->global;
+	struct token_state_file f;
+	struct token_state st;
+	CK_RV rv;
+
+	pthread_mutex_lock (&slot->lock);
+	if (slot->login != CKU_SO) {
+		rv = CKR_USER_NOT_LOGGED_IN;
+		goto out_unlocked;
+	}
+	if (!(session_flags & CKF_RW_SESSION)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out_unlocked;
+	}
+	rv = check_pin_arg (pin, len);
+	if (rv != CKR_OK)
+		goto out_unlocked;
+	rv = token_state_open (g->state_dir, slot->conf->name, true, &f, &st);
+	if (rv != CKR_OK)
+		goto out_unlocked;
+	rv = pin_hash (pin, len, g->pin_kdf_iterations, st.user_pin);
+	if (rv == CKR_OK) {
+		st.user_failures = 0;
+		rv = token_state_store (&f, &st);
+	}
+	token_state_close (&f);
+	if (rv == CKR_OK)
+		log_info ("slot '%s': user PIN set by the SO", slot->conf->name);
+out_unlocked:
+	pthread_mutex_unlock (&slot->lock);
+	memset (&st, 0, sizeof st);
+	return rv;
+}
+
+CK_RV
+slot_set_pin (struct slot *slot, CK_FLAGS session_flags, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+              CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
+{
+	const struct conf *g = slot->global;
+	struct token_state_file f;
+	struct token_state st;
+	bool so;
+	char *hash;
+	unsigned int *failures, before;
+	CK_RV rv;
+
+	if (!old_pin || !new_pin)
+		return CKR_ARGUMENTS_BAD;
+	pthread_mutex_lock (&slot->lock);
+	/* 3.0, 5.6 C_SetPIN: only from R/W public, R/W user or R/W SO state. */
+	if (!(session_flags & CKF_RW_SESSION)) {
+		rv = CKR_SESSION_READ_ONLY;
+		goto out_unlocked;
+	}
+	rv = check_pin_arg (new_pin, new_len);
+	if (rv != CKR_OK)
+		goto out_unlocked;
+	if (old_len > PIN_MAX_LEN) {
+		rv = CKR_PIN_LEN_RANGE;
+		goto out_unlocked;
+	}
+	so = slot->login == CKU_SO;
+	rv = token_state_open (g->state_dir, slot->conf->name, true, &f, &st);
+	if (rv != CKR_OK)
+		goto out_unlocked;
+	hash = so ? st.so_pin : st.user_pin;
+	failures = so ? &st.so_failures : &st.user_failures;
+	if (!st.initialized || !hash[0]) {
+		rv = CKR_USER_PIN_NOT_INITIALIZED;
+		goto out;
+	}
+	before = *failures;
+	rv = check_pin_counted (g, hash, failures, old_pin, old_len);
+	if (rv == CKR_OK)
+		rv = pin_hash (new_pin, new_len, g->pin_kdf_iterations, hash);
+	if (rv == CKR_OK || *failures != before)
+		token_state_store (&f, &st);
+	if (rv == CKR_OK)
+		log_info ("slot '%s': %s PIN changed", slot->conf->name, so ? "SO" : "user");
+out:
+	token_state_close (&f);
+out_unlocked:
+	pthread_mutex_unlock (&slot->lock);
+	memset (&st, 0, sizeof st);
+	return rv;
+}
+
+CK_RV
+slot_login (struct slot *slot, CK_SESSION_HANDLE backend_session, CK_USER_TYPE type,
+            CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+	const struct conf *g = slot->global;
+	struct token_state_file f;
+	struct token_state st;
+	unsigned int *failures, before;
+	const char *hash;
+	CK_RV rv;
+
+	if (type != CKU_USER && type != CKU_SO && type != CKU_CONTEXT_SPECIFIC)
+		return CKR_USER_TYPE_INVALID;
+	if (!pin)
+		return CKR_ARGUMENTS_BAD;
+	pthread_mutex_lock (&slot->lock);
+	if (type == CKU_CONTEXT_SPECIFIC) {
+		if (slot->login != CKU_USER) {
+			rv = CKR_USER_NOT_LOGGED_IN;
+			goto out_unlocked;
+		}
+	} else if (slot->login == type) {
+		rv = CKR_USER_ALREADY_LOGGED_IN;
+		goto out_unlocked;
+	} else if (slot->login != SLOT_NOT_LOGGED_IN) {
+		rv = CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+		goto out_unlocked;
+	} else if (type == CKU_SO && slot->n_sessions > slot->n_rw_sessions) {
+		rv = CKR_SESSION_READ_ONLY_EXISTS;
+		goto out_unlocked;
+	}
+	if (len > PIN_MAX_LEN) {
+		rv = CKR_PIN_LEN_RANGE;
+		goto out_unlocked;
+	}
+	rv = token_state_open (g->state_dir, slot->conf->name, false, &f, &st);
+	if (rv != CKR_OK)
+		goto out_unlocked;
+	hash = type == CKU_SO ? st.so_pin : st.user_pin;
+	failures = type == CKU_SO ? &st.so_failures : &st.user_failures;
+	if (!st.initialized || !hash[0]) {
+		rv = CKR_USER_PIN_NOT_INITIALIZED;
+		goto out;
+	}
+	before = *failures;
+	rv = check_pin_counted (g, hash, failures, pin, len);
+	if (*failures != before && token_state_store (&f, &st) != CKR_OK && rv == CKR_OK)
+		rv = CKR_DEVICE_ERROR; /* a lockout counter we cannot reset: fail closed */
+	if (rv == CKR_PIN_INCORRECT)
+		log_warning ("slot '%s': wrong %s PIN (%u consecutive failure%s)", slot->conf->name,
+		             type == CKU_SO ? "SO" : "user", *failures, *failures == 1 ? "" : "s");
+	else if (rv == CKR_PIN_LOCKED)
+		log_warning ("slot '%s': %s PIN locked after %u failures", slot->conf->name,
+		             type == CKU_SO ? "SO" : "user", *failures);
+	if (rv != CKR_OK)
+		goto out;
+	/* The SO administers p11-warden's token only; the backend stays public. */
+	if (type != CKU_SO) {
+		rv = slot->backend.ops->login (&slot->backend, backend_session, type);
+		if (rv != CKR_OK)
+			goto out;
+	}
+	if (type != CKU_CONTEXT_SPECIFIC)
+		slot->login = type;
+out:
+	token_state_close (&f);
+out_unlocked:
+	pthread_mutex_unlock (&slot->lock);
+	memset (&st, 0, sizeof st);
+	return rv;
+}
+
+CK_RV
+slot_logout (struct slot *slot, CK_SESSION_HANDLE backend_session)
+{
+	CK_RV rv = CKR_OK;
+	pthread_mutex_lock (&slot->lock);
+	if (slot->login == SLOT_NOT_LOGGED_IN) {
+		rv = CKR_USER_NOT_LOGGED_IN;
+	} else {
+		if (slot->login == CKU_USER) {
+			CK_RV brv = slot->backend.fl->C_Logout (backend_session);
+			if (brv != CKR_OK && brv != CKR_USER_NOT_LOGGED_IN)
+				log_warning ("slot '%s': backend logout: 0x%lx", slot->conf->name,
+				             (unsigned long)brv);
+		}
+		slot->login = SLOT_NOT_LOGGED_IN;
+	}
+	pthread_mutex_unlock (&slot->lock);
+	return rv;
+}
