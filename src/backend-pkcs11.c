@@ -14,6 +14,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <p11-kit/p11-kit.h>
@@ -31,15 +33,115 @@
  * C_Initialize, not at the first C_Login. */
 static CK_RV read_pin_file (const char *path, char *pin, size_t max, size_t *len);
 
+/*
+ * Backend modules loaded by this process, shared by the slots that use the
+ * same module.  p11_kit_module_initialize() would call C_Initialize with
+ * NULL arguments, which tells a module (SoftHSM among them) that the
+ * application is single-threaded and turns its locking off; p11-warden is
+ * called from many threads, so it initialises the module itself with
+ * CKF_OS_LOCKING_OK.  Guarded by the module's C_Initialize lock.
+ */
+struct loaded_module {
+	CK_FUNCTION_LIST *fl;
+	unsigned int refs;
+	bool must_finalize;      /* we initialised it (not the application) */
+	bool parent_copy;        /* its state is a copy of our parent's (fork) */
+	struct loaded_module *next;
+};
+static struct loaded_module *loaded;
+static struct loaded_module *parent_loaded;  /* what the parent had, after fork */
+static atomic_bool in_fork_child;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+mark_fork_child (void)
+{
+	atomic_store (&in_fork_child, true);
+}
+
+static void
+register_atfork (void)
+{
+	pthread_atfork (NULL, NULL, mark_fork_child);
+}
+
+static struct loaded_module *
+find_in (struct loaded_module *list, CK_FUNCTION_LIST *fl)
+{
+	for (struct loaded_module *m = list; m; m = m->next) {
+		if (m->fl == fl)
+			return m;
+	}
+	return NULL;
+}
+
+static CK_RV
+module_acquire (CK_FUNCTION_LIST *fl, struct loaded_module **out)
+{
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	struct loaded_module *m;
+	CK_RV rv;
+
+	if (atomic_exchange (&in_fork_child, false)) {
+		/* What the parent loaded belongs to the parent: forget it (the
+		 * memory is kept, not freed: it is the parent's bookkeeping). */
+		if (loaded)
+			parent_loaded = loaded;
+		loaded = NULL;
+	}
+	m = find_in (loaded, fl);
+	if (m) {
+		m->refs++;
+		*out = m;
+		return CKR_OK;
+	}
+	m = calloc (1, sizeof *m);
+	if (!m)
+		return CKR_HOST_MEMORY;
+	rv = fl->C_Initialize (&args);
+	if (rv == CKR_OK) {
+		m->must_finalize = true;
+	} else if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		/* The application (or, before a fork, our parent) initialised
+		 * it; it stays theirs to finalise. */
+		m->parent_copy = find_in (parent_loaded, fl) != NULL;
+	} else {
+		free (m);
+		return rv;
+	}
+	m->fl = fl;
+	m->refs = 1;
+	m->next = loaded;
+	loaded = m;
+	*out = m;
+	return CKR_OK;
+}
+
+static void
+module_release (CK_FUNCTION_LIST *fl)
+{
+	struct loaded_module **p = &loaded, *m;
+	while (*p && (*p)->fl != fl)
+		p = &(*p)->next;
+	m = *p;
+	if (!m || --m->refs > 0)
+		return;
+	*p = m->next;
+	if (m->must_finalize)
+		(void)fl->C_Finalize (NULL);
+	free (m);
+}
+
 static CK_RV
 pkcs11_open (struct backend *b, const struct conf_slot *conf, char *err, size_t errlen)
 {
+	struct loaded_module *m = NULL;
+	char pin[BACKEND_PIN_MAX];
 	const char *msg;
+	size_t len;
 	CK_RV rv;
 
-	char pin[BACKEND_PIN_MAX];
-	size_t len;
-
+	pthread_once (&atfork_once, register_atfork);
 	b->conf = conf;
 	b->bound = false;
 	rv = read_pin_file (conf->pin_file, pin, sizeof pin, &len);
@@ -56,15 +158,16 @@ pkcs11_open (struct backend *b, const struct conf_slot *conf, char *err, size_t 
 		          conf->module, msg ? msg : "unknown error");
 		return CKR_GENERAL_ERROR;
 	}
-	rv = p11_kit_module_initialize (b->fl);
+	rv = module_acquire (b->fl, &m);
 	if (rv != CKR_OK) {
 		const char *name = log_ckr_name (rv);
 		snprintf (err, errlen, "slot '%s': backend module %s failed to initialise: %s (0x%lx)",
 		          conf->name, conf->module, name ? name : "?", (unsigned long)rv);
 		p11_kit_module_release (b->fl);
 		b->fl = NULL;
-		return rv == CKR_GENERAL_ERROR ? rv : CKR_DEVICE_ERROR;
+		return CKR_GENERAL_ERROR;
 	}
+	b->priv = m;
 	return CKR_OK;
 }
 
@@ -107,6 +210,12 @@ pkcs11_bind_token (struct backend *b)
 		log_error ("slot '%s': %d backend tokens match %s; make the URI specific (serial=...)",
 		           b->conf->name, matches, b->conf->token.text);
 		return CKR_TOKEN_NOT_PRESENT;
+	}
+	if (((struct loaded_module *)b->priv)->parent_copy) {
+		/* A module with no fork handling of its own (SoftHSM) keeps, in
+		 * this child, a copy of the parent's sessions and login.  Close
+		 * them in this process, so nothing logged in is inherited. */
+		(void)b->fl->C_CloseAllSessions (found);
 	}
 	b->slot_id = found;
 	b->bound = true;
@@ -195,9 +304,10 @@ static void
 pkcs11_close (struct backend *b)
 {
 	if (b->fl) {
-		p11_kit_module_finalize (b->fl);
+		module_release (b->fl);
 		p11_kit_module_release (b->fl);
 	}
+	b->priv = NULL;
 	b->fl = NULL;
 	b->bound = false;
 }

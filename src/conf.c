@@ -18,10 +18,18 @@
 #define P11W_STATE_DIR "/var/lib/p11-warden"
 #endif
 
+/* A section header as found by prescan(): inih does not tell its handler
+ * where a section starts, nor that a header repeats the one before it. */
+struct section_line {
+	char name[64];
+	int line;
+};
+
 struct parse_ctx {
 	struct conf *conf;
 	struct conf_slot *slot;   /* current [slot:NAME], or NULL */
 	bool in_module;           /* current section is [module] */
+	unsigned int module_keys; /* bit per [module] key already set */
 	char msg[512];            /* first semantic error */
 	char section[64];         /* last section seen, to detect a new one */
 	bool have_section;
@@ -126,7 +134,16 @@ parse_uri (struct parse_ctx *ctx, struct conf_uri *u, const char *name, const ch
 static int
 module_key (struct parse_ctx *ctx, const char *name, const char *value)
 {
+	static const char *const keys[] = { "log", "log-level", "state-dir", "pin-max-failures",
+		                            "pin-kdf-iterations" };
 	struct conf *c = ctx->conf;
+	for (unsigned int i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (!strcmp (name, keys[i])) {
+			if (ctx->module_keys & (1u << i))
+				return fail (ctx, "'%s' is set twice", name);
+			ctx->module_keys |= 1u << i;
+		}
+	}
 	if (!strcmp (name, "log")) {
 		if (!strcmp (value, "syslog"))
 			c->log_sink = LOG_SINK_SYSLOG;
@@ -148,8 +165,6 @@ module_key (struct parse_ctx *ctx, const char *name, const char *value)
 		else
 			return fail (ctx, "'log-level' must be error, warning, info or debug, not '%s'", value);
 	} else if (!strcmp (name, "state-dir")) {
-		free (c->state_dir);
-		c->state_dir = NULL;
 		return set_path (ctx, &c->state_dir, name, value);
 	} else if (!strcmp (name, "pin-max-failures")) {
 		if (!parse_uint (value, 1000, &c->pin_max_failures))
@@ -185,6 +200,9 @@ slot_key (struct parse_ctx *ctx, const char *name, const char *value)
 	} else if (!strcmp (name, "pin-file")) {
 		return set_path (ctx, &s->pin_file, name, value);
 	} else if (!strcmp (name, "gated")) {
+		if (s->gated_set)
+			return fail (ctx, "'gated' is set twice");
+		s->gated_set = true;
 		if (!parse_bool (value, &s->gated))
 			return fail (ctx, "'gated' must be yes or no, not '%s'", value);
 	} else if (!strcmp (name, "ungated")) {
@@ -203,7 +221,7 @@ slot_key (struct parse_ctx *ctx, const char *name, const char *value)
 }
 
 static int
-begin_section (struct parse_ctx *ctx, const char *section, int line)
+begin_section (struct parse_ctx *ctx, const char *section)
 {
 	struct conf *c = ctx->conf;
 	ctx->slot = NULL;
@@ -217,10 +235,6 @@ begin_section (struct parse_ctx *ctx, const char *section, int line)
 	if (!valid_slot_name (section + 5))
 		return fail (ctx, "invalid slot name '%s': 1 to %d of A-Z a-z 0-9 . _ -", section + 5,
 		             CONF_SLOT_NAME_MAX);
-	for (size_t i = 0; i < c->n_slots; i++) {
-		if (!strcmp (c->slots[i].name, section + 5))
-			return fail (ctx, "slot '%s' is defined twice", section + 5);
-	}
 	if (c->n_slots >= CONF_MAX_SLOTS)
 		return fail (ctx, "more than %d slots", CONF_MAX_SLOTS);
 	struct conf_slot *n = realloc (c->slots, (c->n_slots + 1) * sizeof *n);
@@ -230,14 +244,13 @@ begin_section (struct parse_ctx *ctx, const char *section, int line)
 	ctx->slot = &n[c->n_slots++];
 	memset (ctx->slot, 0, sizeof *ctx->slot);
 	snprintf (ctx->slot->name, sizeof ctx->slot->name, "%s", section + 5);
-	ctx->slot->line = line;
 	ctx->slot->gated = true;
 	return 1;
 }
 
-/* inih calls this for every name = value. It does not report line numbers to
- * handlers in Debian's build, so the section line is approximated by the first
- * key's line, which the caller computes from ini_parse's error return. */
+/* inih calls this for every name = value, in file order.  Sections are
+ * validated beforehand by prescan(), so a change of section name here is a
+ * new section and a repeated header has already been refused. */
 static int
 handler (void *user, const char *section, const char *name, const char *value)
 {
@@ -251,7 +264,7 @@ handler (void *user, const char *section, const char *name, const char *value)
 		ctx->have_section = true;
 		if (!*section)
 			return fail (ctx, "key '%s' outside any section", name);
-		if (!begin_section (ctx, section, 0))
+		if (!begin_section (ctx, section))
 			return 0;
 	}
 	if (ctx->in_module)
@@ -350,13 +363,79 @@ out:
 	return buf;
 }
 
+/*
+ * Check the file's lines before inih parses it: a bounded length (inih's
+ * buffer would split a longer line silently), no indented continuation
+ * lines (inih would append them to the previous value), and section
+ * headers that are well formed and not repeated (inih would merge a header
+ * that repeats the previous one into it).  Header lines are recorded so
+ * that errors and empty sections can be reported with their line.
+ */
+static bool
+prescan (const char *path, const char *text, struct section_line *sections, size_t max,
+         size_t *n_sections, char *err, size_t errlen)
+{
+	int line = 1;
+	*n_sections = 0;
+	if (!strncmp (text, "\xef\xbb\xbf", 3)) {
+		snprintf (err, errlen, "%s:1: starts with a byte-order mark; save it as plain UTF-8", path);
+		return false;
+	}
+	for (const char *p = text; *p; line++) {
+		const char *nl = strchr (p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen (p);
+		if (n >= CONF_MAX_LINE) {
+			snprintf (err, errlen, "%s:%d: line longer than %d bytes", path, line,
+			          CONF_MAX_LINE - 1);
+			return false;
+		}
+		if (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
+			size_t k = 0;
+			while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+				k++;
+			if (k < n) {
+				snprintf (err, errlen, "%s:%d: indented line (continuation lines are not "
+				          "allowed; start every line in column 1)", path, line);
+				return false;
+			}
+		}
+		if (n > 0 && p[0] == '[') {
+			const char *close = memchr (p, ']', n);
+			size_t len = close ? (size_t)(close - p - 1) : 0;
+			if (!close || len == 0 || len >= sizeof sections[0].name) {
+				snprintf (err, errlen, "%s:%d: malformed section header", path, line);
+				return false;
+			}
+			for (size_t i = 0; i < *n_sections; i++) {
+				if (strlen (sections[i].name) == len && !memcmp (sections[i].name, p + 1, len)) {
+					snprintf (err, errlen, "%s:%d: section [%s] is defined twice (first at "
+					          "line %d)", path, line, sections[i].name, sections[i].line);
+					return false;
+				}
+			}
+			if (*n_sections >= max) {
+				snprintf (err, errlen, "%s:%d: too many sections (at most %zu)", path, line, max);
+				return false;
+			}
+			memcpy (sections[*n_sections].name, p + 1, len);
+			sections[*n_sections].name[len] = '\0';
+			sections[*n_sections].line = line;
+			(*n_sections)++;
+		}
+		p += n + (nl ? 1 : 0);
+	}
+	return true;
+}
+
 bool
 conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, char *err,
            size_t errlen)
 {
+	struct section_line sections[CONF_MAX_SLOTS + 1];
+	size_t n_sections;
 	struct parse_ctx ctx;
 	char *text;
-	int line = 1, r;
+	int r;
 
 	conf_init_defaults (out);
 	*missing = false;
@@ -376,16 +455,10 @@ conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, c
 		return false;
 	}
 
-	/* inih's line buffer is fixed; a longer line would be split silently. */
-	for (const char *p = text; *p; line++) {
-		const char *nl = strchr (p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen (p);
-		if (n >= CONF_MAX_LINE) {
-			snprintf (err, errlen, "%s:%d: line longer than %d bytes", path, line, CONF_MAX_LINE - 1);
-			free (text);
-			return false;
-		}
-		p += n + (nl ? 1 : 0);
+	if (!prescan (path, text, sections, sizeof sections / sizeof sections[0], &n_sections, err,
+	              errlen)) {
+		free (text);
+		return false;
 	}
 
 	memset (&ctx, 0, sizeof ctx);
@@ -406,12 +479,33 @@ conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, c
 		snprintf (err, errlen, "out of memory");
 		return false;
 	}
-	for (size_t i = 0; i < out->n_slots; i++) {
+	/* Every header has keys (inih skips an empty section silently), and the
+	 * slots are complete; whole-section errors name the section's line. */
+	size_t slot = 0;
+	for (size_t i = 0; i < n_sections; i++) {
 		char msg[400];
-		if (!check_slot (&out->slots[i], msg, sizeof msg)) {
-			snprintf (err, errlen, "%s: %s", path, msg);
+		bool is_slot = !strncmp (sections[i].name, "slot:", 5);
+		if (!strcmp (sections[i].name, "module"))
+			continue;
+		if (!is_slot) {
+			snprintf (err, errlen, "%s:%d: unknown section [%s] (expected [module] or "
+			          "[slot:NAME])", path, sections[i].line, sections[i].name);
 			return false;
 		}
+		if (slot >= out->n_slots || strcmp (out->slots[slot].name, sections[i].name + 5) != 0) {
+			snprintf (err, errlen, "%s:%d: section [%s] is empty", path, sections[i].line,
+			          sections[i].name);
+			return false;
+		}
+		if (!check_slot (&out->slots[slot], msg, sizeof msg)) {
+			snprintf (err, errlen, "%s:%d: %s", path, sections[i].line, msg);
+			return false;
+		}
+		slot++;
+	}
+	if (slot != out->n_slots) {
+		snprintf (err, errlen, "%s: internal error: sections and slots disagree", path);
+		return false;
 	}
 	return true;
 }

@@ -26,12 +26,12 @@ struct conf_uri {
 
 struct conf_slot {
 	char name[CONF_SLOT_NAME_MAX + 1];
-	int line;                    /* where the section starts */
 	enum conf_backend backend;   /* 0 until set */
 	char *module;                /* backend module path */
 	struct conf_uri token;       /* selects the backend token */
 	char *pin_file;              /* backend user PIN */
 	bool gated;                  /* default for the slot's keys: true */
+	bool gated_set;
 	struct conf_uri *ungated;    /* keys released without a verdict */
 	size_t n_ungated;
 };

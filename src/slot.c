@@ -152,7 +152,9 @@ slot_token_info (struct slot *slot, CK_TOKEN_INFO *info)
 	pthread_mutex_unlock (&slot->lock);
 	if (rv != CKR_OK)
 		return CKR_TOKEN_NOT_PRESENT;
+	pthread_mutex_lock (&slot->lock);
 	rv = token_state_read (g->state_dir, slot->conf->name, &st);
+	pthread_mutex_unlock (&slot->lock);
 	if (rv != CKR_OK)
 		return rv;
 

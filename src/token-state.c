@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -236,10 +235,17 @@ token_state_open (const char *dir, const char *slot, bool create, struct token_s
 		rv = CKR_DEVICE_ERROR;
 		goto fail;
 	}
-	while (flock (f->lock_fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
-			rv = CKR_DEVICE_ERROR;
-			goto fail;
+	/* A POSIX record lock, not flock(): it belongs to this process and is
+	 * not inherited by a child forked while it is held (an flock would be,
+	 * and would stay held for as long as the child lives).  Threads of one
+	 * process are serialised by the slot lock, which every caller holds. */
+	{
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		while (fcntl (f->lock_fd, F_SETLKW, &fl) != 0) {
+			if (errno != EINTR) {
+				rv = CKR_DEVICE_ERROR;
+				goto fail;
+			}
 		}
 	}
 	rv = read_state (f->path, st);
@@ -317,7 +323,7 @@ void
 token_state_close (struct token_state_file *f)
 {
 	if (f->lock_fd >= 0)
-		close (f->lock_fd); /* releases the flock */
+		close (f->lock_fd); /* releases the lock */
 	free (f->path);
 	free (f->lock_path);
 	f->lock_fd = -1;

@@ -34,7 +34,9 @@ struct token_state_file {
 
 /* Lock the slot's state (exclusively, across processes) and read it.  A
  * missing file is an uninitialised token.  The state directory is created
- * (mode 0700) when @create is set. */
+ * (mode 0700) when @create is set.  The lock is a process-owned record
+ * lock: callers in one process must serialise among themselves (the slot
+ * lock), since closing any descriptor of the lock file releases it. */
 CK_RV token_state_open (const char *dir, const char *slot, bool create,
                         struct token_state_file *f, struct token_state *st);
 /* Write @st atomically (temporary file, fsync, rename). */
@@ -42,7 +44,8 @@ CK_RV token_state_store (struct token_state_file *f, const struct token_state *s
 /* Unlock and release. */
 void token_state_close (struct token_state_file *f);
 
-/* Read without keeping the lock (for C_GetTokenInfo). */
+/* Read without keeping the lock (for C_GetTokenInfo); same serialisation
+ * rule as token_state_open. */
 CK_RV token_state_read (const char *dir, const char *slot, struct token_state *st);
 
 /* Hash a PIN with a fresh salt into @out ("" on failure). */

@@ -1,1 +1,29 @@
 # SPDX-License-Identifier: Apache-2.0
+# Integration tests with real clients over SoftHSM: OpenSC's pkcs11-tool,
+# OpenSSL's libp11 engine, NSS tools, GnuTLS's p11tool, p11-kit's proxy,
+# remote and server, and C_Initialize with broken configurations.  Each is a
+# bash script printing TAP for humans; its exit status decides (0 pass,
+# 77 skip, 99 hard error).  With P11W_REQUIRE_ALL=1 (CI) a missing tool is a
+# hard error rather than a skip.
+#
+# Debian packages: opensc (pkcs11-tool, pkcs11-spy), softhsm2, openssl,
+# libengine-pkcs11-openssl, libnss3-tools, gnutls-bin, p11-kit,
+# p11-kit-modules, util-linux (setpriv, unshare), coreutils (timeout).
+INTEGRATION_TESTS = \
+	tests/integration/test-pkcs11-tool.sh \
+	tests/integration/test-openssl.sh \
+	tests/integration/test-nss.sh \
+	tests/integration/test-p11tool.sh \
+	tests/integration/test-p11kit.sh \
+	tests/integration/test-bad-config.sh \
+	$(NULL)
+
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += \
+	$(INTEGRATION_TESTS) \
+	tests/integration/common.sh \
+	tests/lib.sh \
+	$(NULL)
+
+# They load the built module: make sure it exists before they start.
+$(INTEGRATION_TESTS:.sh=.log): p11-warden.la

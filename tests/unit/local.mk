@@ -1,1 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
+# Unit tests (cmocka) of the pieces, linked with the core library.
+if HAVE_CMOCKA
+UNIT_TESTS = \
+	tests/unit/test-conf \
+	tests/unit/test-token-state \
+	$(NULL)
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS)
+UNIT_LIBS = libwarden-core.la $(CMOCKA_LIBS)
+
+tests_unit_test_conf_SOURCES = tests/unit/test-conf.c
+tests_unit_test_conf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_conf_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_token_state_SOURCES = tests/unit/test-token-state.c
+tests_unit_test_token_state_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_token_state_LDADD = $(UNIT_LIBS)
+endif
