@@ -6,11 +6,15 @@
 
 #include <p11-warden/p11-warden.h>
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GATE_LABEL_MAX 256
 #define GATE_ID_MAX 256
+
+#define BACKEND_FL(s) ((s)->slot->backend.fl)
 
 /* What the gate reads of a key; enough for RFC 7512 matching. */
 struct key_facts {
@@ -115,6 +119,125 @@ read_facts (struct session *s, CK_OBJECT_HANDLE key, struct key_facts *f)
 	return CKR_OK;
 }
 
+/* ------------------------------------------------------------ children */
+
+#define CHILD_BUCKETS 1024
+#define CHILD_MAX 100000 /* beyond this, new children stay gated (fail closed) */
+
+struct child {
+	CK_SLOT_ID slot;
+	CK_OBJECT_HANDLE object;
+	CK_SESSION_HANDLE owner;   /* session of a session object; 0 for token objects */
+	struct child *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct child *buckets[CHILD_BUCKETS];
+	size_t count;
+} children = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static unsigned int
+child_bucket (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	return (unsigned int)((object * 31 + slot) % CHILD_BUCKETS);
+}
+
+static bool
+is_ungated_child (struct slot *slot, CK_OBJECT_HANDLE object)
+{
+	bool found = false;
+	pthread_mutex_lock (&children.lock);
+	for (struct child *c = children.buckets[child_bucket (slot->id, object)]; c; c = c->next) {
+		if (c->slot == slot->id && c->object == object) {
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock (&children.lock);
+	return found;
+}
+
+/* Remove the records matching @match (under the lock). */
+static void
+forget_where (bool (*match) (const struct child *, CK_SLOT_ID, CK_ULONG), CK_SLOT_ID slot,
+              CK_ULONG arg)
+{
+	pthread_mutex_lock (&children.lock);
+	for (unsigned int i = 0; i < CHILD_BUCKETS; i++) {
+		struct child **p = &children.buckets[i];
+		while (*p) {
+			if (match (*p, slot, arg)) {
+				struct child *dead = *p;
+				*p = dead->next;
+				free (dead);
+				children.count--;
+			} else {
+				p = &(*p)->next;
+			}
+		}
+	}
+	pthread_mutex_unlock (&children.lock);
+}
+
+static bool
+match_object (const struct child *c, CK_SLOT_ID slot, CK_ULONG object)
+{
+	return c->slot == slot && c->object == object;
+}
+
+static bool
+match_owner (const struct child *c, CK_SLOT_ID slot, CK_ULONG session)
+{
+	return c->slot == slot && c->owner == session;
+}
+
+static bool
+match_all (const struct child *c, CK_SLOT_ID slot, CK_ULONG unused)
+{
+	return true;
+}
+
+void
+gate_forget_object (struct slot *slot, CK_OBJECT_HANDLE object)
+{
+	/* Only the bucket of this object can hold it. */
+	pthread_mutex_lock (&children.lock);
+	struct child **p = &children.buckets[child_bucket (slot->id, object)];
+	while (*p) {
+		if (match_object (*p, slot->id, object)) {
+			struct child *dead = *p;
+			*p = dead->next;
+			free (dead);
+			children.count--;
+		} else {
+			p = &(*p)->next;
+		}
+	}
+	pthread_mutex_unlock (&children.lock);
+}
+
+void
+gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session)
+{
+	forget_where (match_owner, slot->id, session);
+}
+
+void
+gate_reset (bool after_fork)
+{
+	if (after_fork) {
+		/* The lock may be held by a thread that does not exist here. */
+		pthread_mutex_init (&children.lock, NULL);
+		memset (children.buckets, 0, sizeof children.buckets);
+		children.count = 0;
+		return;
+	}
+	forget_where (match_all, 0, 0);
+}
+
+static bool uri_ungated (struct session *s, const struct key_facts *f);
+
 /* Is this key gated by the slot's configuration?  A key is gated unless an
  * `ungated` URI names it; a key whose label or id cannot be read whole is
  * gated (it cannot be matched reliably). */
@@ -122,19 +245,28 @@ static bool
 configured_gated (struct session *s, const struct key_facts *f)
 {
 	const struct conf_slot *c = s->slot->conf;
-	CK_TOKEN_INFO ti;
 
 	if (!c->gated)
 		return false;
 	if (!f->complete || c->n_ungated == 0)
 		return true;
+	return !uri_ungated (s, f);
+}
+
+/* Does an `ungated` URI name a key with these facts? */
+static bool
+uri_ungated (struct session *s, const struct key_facts *f)
+{
+	const struct conf_slot *c = s->slot->conf;
+	CK_TOKEN_INFO ti;
+
 	slot_match_info (s->slot, &ti);
 	for (size_t i = 0; i < c->n_ungated; i++) {
 		if (p11_kit_uri_match_token_info (c->ungated[i].uri, &ti) == 1 &&
 		    p11_kit_uri_match_attributes (c->ungated[i].uri, f->attrs, 3) == 1)
-			return false;
+			return true;
 	}
-	return true;
+	return false;
 }
 
 /* Printable form of a label for the log: non-printable bytes escaped. */
@@ -211,11 +343,133 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 		           gate_use_name (use), what);
 		return CKR_OK;
 	}
+	if (is_ungated_child (s->slot, key)) {
+		log_debug ("slot '%s': %s of key %s: made from an ungated key", s->slot->conf->name,
+		           gate_use_name (use), what);
+		return CKR_OK;
+	}
 
 	/* A gated key.  No evidence path exists in this version, so nothing
 	 * can be released: the attestation issue adds the verdict check here. */
 	log_warning ("slot '%s': denied %s (mechanism 0x%lx) of key %s: the key is gated and no "
 	             "attestation verdict is available", s->slot->conf->name, gate_use_name (use),
 	             (unsigned long)mechanism, what);
+	return P11W_CKR_DENIED;
+}
+
+/* Is @key released without evidence: by configuration, or as the child of
+ * such a key?  Any doubt (unreadable attributes) answers no. */
+static bool
+key_is_ungated (struct session *s, CK_OBJECT_HANDLE key)
+{
+	struct key_facts f;
+	if (!s->slot->conf->gated)
+		return true;
+	if (read_facts (s, key, &f) != CKR_OK)
+		return false;
+	return !configured_gated (s, &f) || is_ungated_child (s->slot, key);
+}
+
+void
+gate_note_child (struct session *s, CK_OBJECT_HANDLE parent, CK_OBJECT_HANDLE child)
+{
+	CK_BBOOL token = CK_TRUE;
+	CK_ATTRIBUTE a = { CKA_TOKEN, &token, sizeof token };
+	struct child *c;
+	unsigned int b;
+
+	if (!s->slot->conf->gated || child == CK_INVALID_HANDLE || !key_is_ungated (s, parent))
+		return;
+	/* A session object dies with its session; a token object is recorded
+	 * without an owner (and forgotten when destroyed through us). */
+	if (BACKEND_FL (s)->C_GetAttributeValue (s->bs, child, &a, 1) != CKR_OK)
+		token = CK_TRUE;
+	c = calloc (1, sizeof *c);
+	if (!c)
+		return; /* the child stays gated */
+	c->slot = s->slot->id;
+	c->object = child;
+	c->owner = token == CK_TRUE ? 0 : s->handle;
+	b = child_bucket (c->slot, child);
+	pthread_mutex_lock (&children.lock);
+	if (children.count >= CHILD_MAX) {
+		pthread_mutex_unlock (&children.lock);
+		free (c);
+		log_warning ("slot '%s': more than %d keys made from ungated keys; new ones stay gated",
+		             s->slot->conf->name, CHILD_MAX);
+		return;
+	}
+	c->next = children.buckets[b];
+	children.buckets[b] = c;
+	children.count++;
+	pthread_mutex_unlock (&children.lock);
+}
+
+/* Apply a template's naming attributes to @f (a copy of the object's
+ * facts): the facts the object, or its copy, would have afterwards. */
+static void
+apply_names (struct key_facts *f, const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+	/* The copy's attribute array must point into the copy. */
+	f->attrs[0].pValue = &f->klass;
+	f->attrs[1].pValue = f->label;
+	f->attrs[2].pValue = f->id;
+	for (CK_ULONG i = 0; i < count; i++) {
+		const CK_ATTRIBUTE *t = &templ[i];
+		if (t->type != CKA_LABEL && t->type != CKA_ID && t->type != CKA_CLASS)
+			continue;
+		if (!t->pValue && t->ulValueLen) {
+			f->complete = false;
+			continue;
+		}
+		if (t->type == CKA_CLASS) {
+			if (t->ulValueLen != sizeof f->klass) {
+				f->complete = false;
+				continue;
+			}
+			memcpy (&f->klass, t->pValue, sizeof f->klass);
+		} else {
+			CK_BYTE *dst = t->type == CKA_LABEL ? f->label : f->id;
+			CK_ATTRIBUTE *a = &f->attrs[t->type == CKA_LABEL ? 1 : 2];
+			if (t->ulValueLen > GATE_LABEL_MAX) {
+				f->complete = false;
+				continue;
+			}
+			if (t->ulValueLen)
+				memcpy (dst, t->pValue, t->ulValueLen);
+			a->ulValueLen = t->ulValueLen;
+		}
+	}
+}
+
+CK_RV
+gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use use,
+                       CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	struct key_facts now, after;
+	char what[GATE_LABEL_MAX * 4 + 32];
+	CK_RV rv;
+
+	if (!s->slot->conf->gated)
+		return CKR_OK;
+	if (object == CK_INVALID_HANDLE)
+		return CKR_OBJECT_HANDLE_INVALID;
+	rv = read_facts (s, object, &now);
+	if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)
+		return CKR_OBJECT_HANDLE_INVALID;
+	if (rv != CKR_OK) {
+		log_warning ("slot '%s': denied %s: cannot read the object's attributes (0x%lx)",
+		             s->slot->conf->name, gate_use_name (use), (unsigned long)rv);
+		return P11W_CKR_DENIED;
+	}
+	if (!configured_gated (s, &now) || is_ungated_child (s->slot, object))
+		return CKR_OK; /* ungated now: its name does not matter to the gate */
+	after = now;
+	apply_names (&after, templ, count);
+	if (configured_gated (s, &after))
+		return CKR_OK; /* gated before and after */
+	describe_key (&now, what, sizeof what);
+	log_warning ("slot '%s': denied %s of key %s: the new label, id or class would move a gated "
+	             "key under an ungated name", s->slot->conf->name, gate_use_name (use), what);
 	return P11W_CKR_DENIED;
 }

@@ -38,6 +38,31 @@ enum gate_use {
 CK_RV gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
                       CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv);
 
+/*
+ * May @object be renamed (C_SetAttributeValue, GATE_CHANGE_IDENTITY) or
+ * copied (C_CopyObject, GATE_COPY) with @templ?  Refused when the object is
+ * gated now and the label, id or class in @templ would make it (or its
+ * copy) ungated by the configuration.  Other changes pass.
+ */
+CK_RV gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use use,
+                             CK_ATTRIBUTE_PTR templ, CK_ULONG count);
+
+/*
+ * Keys made from other keys.  A key created by an allowed C_UnwrapKey or
+ * C_DeriveKey (or a C_CopyObject) from an ungated key is released like its
+ * parent: gating it would protect nothing, since its material was
+ * available through the parent.  The module calls gate_note_child() after
+ * such a call succeeds; the record lives until the key is destroyed
+ * through p11-warden, its session closes (session objects), or the module
+ * is finalised.  Backends must not reuse object handles within a process
+ * while the object exists (SoftHSM never reuses them).
+ */
+void gate_note_child (struct session *s, CK_OBJECT_HANDLE parent, CK_OBJECT_HANDLE child);
+void gate_forget_object (struct slot *slot, CK_OBJECT_HANDLE object);
+void gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session);
+/* Drop every record (C_Initialize, C_Finalize); after fork, forget them. */
+void gate_reset (bool after_fork);
+
 /* True for attribute types that hold secret key material. */
 bool gate_is_secret_attribute (CK_ATTRIBUTE_TYPE type);
 

@@ -135,6 +135,7 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 	if (atomic_load (&gl.initialized) && gl.generation != atomic_load (&fork_generation)) {
 		/* A child initialising again: forget the parent's state. */
 		sessions_abandon ();
+		gate_reset (true);
 		slots_abandon ();
 		memset (&gl.conf, 0, sizeof gl.conf);
 		atomic_store (&gl.initialized, false);
@@ -198,6 +199,7 @@ sys_C_Finalize (CK_VOID_PTR reserved)
 		atomic_store (&gl.initialized, false);
 		sessions_close_all ();
 		slots_close ();
+		gate_reset (false);
 		conf_free (&gl.conf);
 	}
 	pthread_mutex_unlock (&gl.lock);
@@ -484,15 +486,31 @@ sys_C_Logout (CK_SESSION_HANDLE handle)
 /*
  * The front keeps its own record of the operations active in a session so
  * that the application sees the specification's behaviour whatever the
- * backend does (SoftHSM, for one, does not always end an operation on an
- * error).  When the front ends an operation the backend may still hold,
- * abort_backend_op() finishes it there with a call that ends it.
+ * backend does.  When the front ends an operation the backend may still
+ * hold, abort_backend_op() finishes it there with a call that ends it.
+ *
+ * SoftHSM 2.6 keeps its operation after CKR_ARGUMENTS_BAD (a NULL input),
+ * after CKR_KEY_INDIGESTIBLE from C_DigestKey, after C_DecryptFinal,
+ * C_EncryptFinal, C_DecryptUpdate of a single-part RSA mechanism
+ * (CKR_FUNCTION_NOT_SUPPORTED), after C_SignFinal and C_VerifyFinal of a
+ * single-part one, and it answers C_DecryptFinal of an AES-CBC-PAD
+ * decryption that has had no data with CKR_BUFFER_TOO_SMALL whatever the
+ * buffer.  It has one operation slot per session, so a kept operation also
+ * refuses every later Init of another kind with CKR_OPERATION_ACTIVE.
+ *
+ * What ends an operation everywhere is the single-part call with a
+ * zero-length input (3.0, 5.2: C_Encrypt, C_Decrypt, C_Digest, C_Sign and
+ * C_Verify always terminate the operation unless they answer a length
+ * query or CKR_BUFFER_TOO_SMALL): it either completes on empty data or
+ * fails on it.  The Final call follows for backends that refuse a
+ * single-part call in the middle of a multi-part operation without ending
+ * it; whichever call comes second finds nothing to end, and says so.
  */
 static void
 abort_backend_op (struct session *s, unsigned int op)
 {
 	CK_FUNCTION_LIST *fl = BACKEND (s);
-	CK_BYTE scratch[64];
+	CK_BYTE scratch[64] = { 0 };
 	CK_BYTE *big = NULL;
 	CK_ULONG len;
 	const CK_ULONG big_len = 16384;
@@ -502,42 +520,52 @@ abort_backend_op (struct session *s, unsigned int op)
 		(void)fl->C_FindObjectsFinal (s->bs);
 		return;
 	case OP_VERIFY:
+		/* An empty signature is the wrong length for every mechanism. */
+		(void)fl->C_Verify (s->bs, scratch, 0, scratch, 0);
 		(void)fl->C_VerifyFinal (s->bs, scratch, 0);
 		return;
 	default:
 		break;
 	}
-	/* The remaining operations end with their Final call given an output
-	 * buffer large enough that it cannot ask for more; what lands there is
-	 * cleansed and dropped. */
+	/* Output lands in a buffer large enough that no call can ask for more;
+	 * what lands there is cleansed and dropped. */
 	big = OPENSSL_secure_malloc (big_len);
 	if (!big)
 		big = malloc (big_len);
 	if (!big)
 		return;
-	len = big_len;
+#define END_WITH(call) \
+	do { \
+		len = big_len; \
+		(void)(call); \
+	} while (0)
 	switch (op) {
 	case OP_ENCRYPT:
-		(void)fl->C_EncryptFinal (s->bs, big, &len);
+		END_WITH (fl->C_Encrypt (s->bs, scratch, 0, big, &len));
+		END_WITH (fl->C_EncryptFinal (s->bs, big, &len));
 		break;
 	case OP_DECRYPT:
-		(void)fl->C_DecryptFinal (s->bs, big, &len);
+		END_WITH (fl->C_Decrypt (s->bs, scratch, 0, big, &len));
+		END_WITH (fl->C_DecryptFinal (s->bs, big, &len));
 		break;
 	case OP_DIGEST:
-		(void)fl->C_DigestFinal (s->bs, big, &len);
+		END_WITH (fl->C_Digest (s->bs, scratch, 0, big, &len));
+		END_WITH (fl->C_DigestFinal (s->bs, big, &len));
 		break;
 	case OP_SIGN:
-		(void)fl->C_SignFinal (s->bs, big, &len);
+		END_WITH (fl->C_Sign (s->bs, scratch, 0, big, &len));
+		END_WITH (fl->C_SignFinal (s->bs, big, &len));
 		break;
 	case OP_SIGN_RECOVER:
-		(void)fl->C_SignRecover (s->bs, scratch, 0, big, &len);
+		END_WITH (fl->C_SignRecover (s->bs, scratch, 0, big, &len));
 		break;
 	case OP_VERIFY_RECOVER:
-		(void)fl->C_VerifyRecover (s->bs, scratch, 0, big, &len);
+		END_WITH (fl->C_VerifyRecover (s->bs, scratch, 0, big, &len));
 		break;
 	default:
 		break;
 	}
+#undef END_WITH
 	OPENSSL_cleanse (big, big_len);
 	if (CRYPTO_secure_allocated (big))
 		OPENSSL_secure_free (big);
@@ -554,13 +582,25 @@ end_op (struct session *s, unsigned int op)
 	}
 }
 
+/* The backend answered a call of @op with @rv, and by the specification
+ * that ended the operation: a success ended it at the backend as well, an
+ * error may not have (see above). */
+static void
+op_ended (struct session *s, unsigned int op, CK_RV rv)
+{
+	if (rv == CKR_OK)
+		s->ops &= ~op;
+	else
+		end_op (s, op);
+}
+
 /* After a call that returns output: the operation goes on only after
  * CKR_BUFFER_TOO_SMALL or a successful length query (3.0, 5.2). */
 static void
 after_output_call (struct session *s, unsigned int op, CK_RV rv, const void *out)
 {
 	if (!(rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && out == NULL)))
-		s->ops &= ~op;
+		op_ended (s, op, rv);
 }
 
 typedef CK_RV (*init_fn) (CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
@@ -626,7 +666,7 @@ op_update_out (struct session *s, unsigned int op, single_fn fn, CK_BYTE_PTR in,
 	}
 	rv = fn (s->bs, in, in_len, out, out_len);
 	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		s->ops &= ~op;
+		end_op (s, op);
 	return rv;
 }
 
@@ -644,7 +684,7 @@ op_update_in (struct session *s, unsigned int op, input_fn fn, CK_BYTE_PTR in, C
 	}
 	rv = fn (s->bs, in, in_len);
 	if (rv != CKR_OK)
-		s->ops &= ~op;
+		end_op (s, op);
 	return rv;
 }
 
@@ -683,15 +723,103 @@ template_names_object (CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 	return false;
 }
 
+/* The errors of a template the backend refused. */
+static bool
+template_refused (CK_RV rv)
+{
+	switch (rv) {
+	case CKR_ATTRIBUTE_READ_ONLY:
+	case CKR_ATTRIBUTE_TYPE_INVALID:
+	case CKR_ATTRIBUTE_VALUE_INVALID:
+	case CKR_TEMPLATE_INCOMPLETE:
+	case CKR_TEMPLATE_INCONSISTENT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * SoftHSM 2.6 makes the object of C_CreateObject, C_GenerateKey and
+ * C_UnwrapKey before it applies the application's template; when it then
+ * refuses the template (CKR_ATTRIBUTE_READ_ONLY for CKA_VALUE_LEN in an
+ * unwrap template, for one) it returns the error with no handle and leaves
+ * the object behind: a key with default attributes and no value, kept in
+ * the session, or on the token for good when CKA_TOKEN was asked for.
+ *
+ * After such a failure for a secret key, the remains are found and
+ * destroyed.  They need no record of what existed before: a secret key that
+ * was not generated on the token (CKA_LOCAL false) and whose CKA_VALUE_LEN
+ * is 0 holds no key at all, so whatever matches (another thread's failed
+ * call included) is garbage.  The search runs in a backend session of its
+ * own: the application's operations in its session stay as they are
+ * (SoftHSM has one operation slot per session, finds included).
+ */
+static void
+sweep_unfinished_keys (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	CK_FUNCTION_LIST *fl = BACKEND (s);
+	CK_OBJECT_CLASS klass = CKO_SECRET_KEY;
+	CK_BBOOL no = CK_FALSE;
+	CK_ULONG zero = 0, n = 0, n_find = 3, destroyed = 0;
+	CK_ATTRIBUTE find[4] = {
+		{ CKA_CLASS, &klass, sizeof klass },
+		{ CKA_LOCAL, &no, sizeof no },
+		{ CKA_VALUE_LEN, &zero, sizeof zero },
+	};
+	CK_OBJECT_HANDLE found[16];
+	CK_SESSION_HANDLE tmp;
+
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (templ[i].type == CKA_CLASS) {
+			CK_OBJECT_CLASS want;
+			if (!templ[i].pValue || templ[i].ulValueLen != sizeof want)
+				return;
+			memcpy (&want, templ[i].pValue, sizeof want);
+			if (want != CKO_SECRET_KEY)
+				return;
+		} else if (templ[i].type == CKA_KEY_TYPE && templ[i].pValue &&
+		           templ[i].ulValueLen == sizeof (CK_KEY_TYPE) && n_find == 3) {
+			find[n_find++] = templ[i];
+		}
+	}
+	if (fl->C_OpenSession (s->slot->backend.slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+	                       NULL, &tmp) != CKR_OK)
+		return;
+	/* Collect a batch, end the search, destroy; again until none is left
+	 * (bounded: a backend that cannot destroy them must not hold us). */
+	for (int round = 0; round < 64; round++) {
+		n = 0;
+		if (fl->C_FindObjectsInit (tmp, find, n_find) != CKR_OK)
+			break;
+		if (fl->C_FindObjects (tmp, found, sizeof found / sizeof found[0], &n) != CKR_OK)
+			n = 0;
+		(void)fl->C_FindObjectsFinal (tmp);
+		for (CK_ULONG i = 0; i < n; i++) {
+			if (fl->C_DestroyObject (tmp, found[i]) == CKR_OK)
+				destroyed++;
+		}
+		if (n < sizeof found / sizeof found[0])
+			break;
+	}
+	(void)fl->C_CloseSession (tmp);
+	if (destroyed)
+		log_warning ("slot '%s': removed %lu key object(s) without a value that a failed call "
+		             "left in the backend", s->slot->conf->name, (unsigned long)destroyed);
+}
+
 static CK_RV
 sys_C_CreateObject (CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
                     CK_OBJECT_HANDLE_PTR out)
 {
 	BEGIN_SESSION (handle);
-	if (!template_ok (templ, count) || !out)
+	if (!template_ok (templ, count) || !out) {
 		rv = CKR_ARGUMENTS_BAD;
-	else
+	} else {
 		rv = BACKEND (s)->C_CreateObject (s->bs, templ, count, out);
+		if (template_refused (rv))
+			sweep_unfinished_keys (s, templ, count);
+	}
 	session_release (s);
 	return rv;
 }
@@ -707,11 +835,13 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 	}
 	/* A copy under another name could fall outside the gate. */
 	if (template_names_object (templ, count)) {
-		rv = gate_authorize (s, object, GATE_COPY, 0, CKR_OBJECT_HANDLE_INVALID);
+		rv = gate_authorize_rename (s, object, GATE_COPY, templ, count);
 		if (rv != CKR_OK)
 			goto out;
 	}
 	rv = BACKEND (s)->C_CopyObject (s->bs, object, templ, count, out);
+	if (rv == CKR_OK)
+		gate_note_child (s, object, *out);
 out:
 	session_release (s);
 	return rv;
@@ -722,6 +852,8 @@ sys_C_DestroyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object)
 {
 	BEGIN_SESSION (handle);
 	rv = BACKEND (s)->C_DestroyObject (s->bs, object);
+	if (rv == CKR_OK)
+		gate_forget_object (s->slot, object);
 	session_release (s);
 	return rv;
 }
@@ -772,7 +904,7 @@ sys_C_SetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 	}
 	/* Renaming a gated key could move it under an `ungated` URI. */
 	if (template_names_object (templ, count)) {
-		rv = gate_authorize (s, object, GATE_CHANGE_IDENTITY, 0, CKR_OBJECT_HANDLE_INVALID);
+		rv = gate_authorize_rename (s, object, GATE_CHANGE_IDENTITY, templ, count);
 		if (rv != CKR_OK)
 			goto out;
 	}
@@ -1068,7 +1200,7 @@ sys_C_Verify (CK_SESSION_HANDLE handle, CK_BYTE_PTR data, CK_ULONG data_len, CK_
 	} else {
 		/* Every outcome ends a verification. */
 		rv = BACKEND (s)->C_Verify (s->bs, data, data_len, sig, sig_len);
-		s->ops &= ~OP_VERIFY;
+		op_ended (s, OP_VERIFY, rv);
 	}
 	session_release (s);
 	return rv;
@@ -1094,7 +1226,7 @@ sys_C_VerifyFinal (CK_SESSION_HANDLE handle, CK_BYTE_PTR sig, CK_ULONG sig_len)
 		rv = CKR_ARGUMENTS_BAD;
 	} else {
 		rv = BACKEND (s)->C_VerifyFinal (s->bs, sig, sig_len);
-		s->ops &= ~OP_VERIFY;
+		op_ended (s, OP_VERIFY, rv);
 	}
 	session_release (s);
 	return rv;
@@ -1134,16 +1266,16 @@ op_dual (struct session *s, unsigned int ops, dual_fn fn, CK_BYTE_PTR in, CK_ULO
 	CK_RV rv;
 	if ((s->ops & ops) != ops)
 		return CKR_OPERATION_NOT_INITIALIZED;
-	if ((!in && in_len) || !out_len) {
+	if ((!in && in_len) || !out_len)
+		rv = CKR_ARGUMENTS_BAD;
+	else
+		rv = fn (s->bs, in, in_len, out, out_len);
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
 		for (unsigned int bit = 1; bit <= OP_VERIFY_RECOVER; bit <<= 1) {
 			if (ops & bit)
 				end_op (s, bit);
 		}
-		return CKR_ARGUMENTS_BAD;
 	}
-	rv = fn (s->bs, in, in_len, out, out_len);
-	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		s->ops &= ~ops;
 	return rv;
 }
 
@@ -1198,10 +1330,13 @@ sys_C_GenerateKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_ATTR
                    CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
 	BEGIN_SESSION (handle);
-	if (!mechanism || !template_ok (templ, count) || !key)
+	if (!mechanism || !template_ok (templ, count) || !key) {
 		rv = CKR_ARGUMENTS_BAD;
-	else
+	} else {
 		rv = BACKEND (s)->C_GenerateKey (s->bs, mechanism, templ, count, key);
+		if (template_refused (rv))
+			sweep_unfinished_keys (s, templ, count);
+	}
 	session_release (s);
 	return rv;
 }
@@ -1279,9 +1414,13 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 		rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK) {
 		*key = made;
+		gate_note_child (s, unwrapping, made);
 	} else if (made != CK_INVALID_HANDLE) {
-		/* SoftHSM can leave a half-made key behind a failed unwrap. */
+		/* A backend that reports the half-made key of a failed unwrap. */
 		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
+	} else if (template_refused (rv)) {
+		/* One that does not (SoftHSM). */
+		sweep_unfinished_keys (s, templ, count);
 	}
 out:
 	session_release (s);
@@ -1303,6 +1442,8 @@ sys_C_DeriveKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 	rv = BACKEND (s)->C_DeriveKey (s->bs, mechanism, base, templ, count, key);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
+	if (rv == CKR_OK)
+		gate_note_child (s, base, *key);
 out:
 	session_release (s);
 	return rv;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "session.h"
+#include "gate.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -135,6 +136,7 @@ finish_close (struct session *s)
 		log_warning ("slot '%s': backend C_CloseSession: 0x%lx", s->slot->conf->name,
 		             (unsigned long)rv);
 	slot_session_closed (s->slot, s->flags);
+	gate_forget_session (s->slot, s->handle);
 	pthread_mutex_unlock (&s->lock);
 	session_unref (s);
 }

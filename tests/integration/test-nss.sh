@@ -86,24 +86,15 @@ run certutil -R -d "$NSS" -h "$WARDEN_LABEL" -f pwfile -k 01 -s 'CN=again' -a -o
 t "the gated key signs again after the denial" succeeded
 
 run cmsutil -D -d "$NSS" -f pwfile -i env02.der -o out02
-# BUG: NSS unwraps the CMS content key with the ungated RSA key (allowed), then
-# decrypts the content with that unwrapped session key, which has no label;
-# p11-warden gates it ("denied decrypt (mechanism 0x1082) of key label ''"), so
-# CMS (and any hybrid) decryption with an ungated key fails under NSS.  With
-# `gated = no` on the slot the same command succeeds.  Reproduction: with
-# `ungated = pkcs11:object=rsa-open`,
-#   cmsutil -D -d sql:nss -f pwfile -i env02.der -o out02   # SEC_ERROR_UNKNOWN_PKCS11_ERROR
+# Regression: NSS unwraps the CMS content key with the ungated RSA key, then
+# decrypts with that unlabelled session key; a key unwrapped by an ungated key
+# is ungated too (it used to be gated, and CMS decryption failed).
 t "cmsutil -D for the ungated key returns the plaintext" same_file out02 msg
 
 # ---------------------------------------------------------------- key generation by NSS
-# BUG: NSS generates a key pair without CKA_ID, then sets CKA_ID (a hash of
-# the public key) with C_SetAttributeValue; p11-warden refuses that as a
-# "change-identity" of a gated key, so NSS cannot generate keys on a
-# p11-warden token at all (and leaves an orphan key without an id).  A change
-# of identity that leaves the key gated releases nothing.  Reproduction:
-#   certutil -G -d sql:nss -h warden -f pwfile -k rsa -g 2048 -z noise
-#   -> "denied change-identity (mechanism 0x0) of key label ''",
-#      certutil: unable to generate key(s)
+# Regression: NSS generates a key pair without CKA_ID, then sets it with
+# C_SetAttributeValue; a rename under which the key stays gated is allowed
+# (it used to be refused, and NSS could not generate keys).
 run certutil -G -d "$NSS" -h "$WARDEN_LABEL" -f pwfile -k rsa -g 2048 -z noise
 t "certutil -G generates an RSA key pair on the p11-warden token" succeeded
 t "... without a denial" no_denial

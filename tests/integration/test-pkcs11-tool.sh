@@ -14,7 +14,8 @@ warden_conf \
 	"ungated = pkcs11:token=$WARDEN_LABEL;object=rsa-open" \
 	'ungated = pkcs11:object=ec-open;type=private' \
 	'ungated = pkcs11:id=%05;type=secret-key' \
-	'ungated = pkcs11:object=unwrapped-open'
+	'ungated = pkcs11:object=unwrapped-open' \
+	'ungated = pkcs11:id=%0e;type=private'
 warden_module_conf 'pin-max-failures = 3'
 cd "$W"
 
@@ -189,13 +190,8 @@ run "${U[@]}" --derive -m ECDH1-DERIVE --id 06 -i peerpub.der -o shared06
 t "ECDH derive with the ungated EC key: C_DeriveKey is not denied" not_in_err 'denied derive'
 openssl pkeyutl -derive -inkey peer.pem -peerkey <(openssl pkey -pubin -inform DER -in pub06.der) \
 	-out shared06.ref
-# BUG: the key C_DeriveKey makes from an ungated base key is itself gated (it
-# has no label, so no `ungated` URI names it): pkcs11-tool's C_GetAttributeValue
-# (CKA_VALUE) of the derived secret is denied ("denied read-secret ... of key
-# label ''"), pkcs11-tool writes nothing and still exits 0, and ECDH with an
-# ungated key is unusable.  Reproduction: with `ungated = pkcs11:object=ec-open`,
-#   pkcs11-tool --module p11-warden.so --login --pin 5678 --derive \
-#     -m ECDH1-DERIVE --id 06 -i peerpub.der -o shared   # no file, log: denied read-secret
+# Regression: the secret C_DeriveKey makes from an ungated base key is ungated
+# too (it used to be gated: its CKA_VALUE could not be read).
 t "... and returns the ECDH shared secret (the same as openssl's)" same_file shared06 shared06.ref
 
 # ---------------------------------------------------------------- wrap
@@ -240,11 +236,18 @@ run openssl enc -d -aes-256-cbc -K "$(od -An -tx1 aes05 | tr -d ' \n')" -iv $IV 
 t "... and the ciphertext is AES-256-CBC under the key's value (openssl agrees)" same_file pt05.ossl msg
 
 # ---------------------------------------------------------------- renaming
-run "${U[@]}" --type privkey --id 01 --set-id 0f
-t "renaming the gated key (C_SetAttributeValue CKA_ID) is refused (0x200)" in_err 'C_SetAttributeValue failed: rv = .*\(0x200\)'
-t "... logged as a denied change-identity" denial_logged change-identity rsa-gated 0x0
+run "${U[@]}" --type privkey --id 01 --set-id 0e
+t "renaming the gated key under an ungated id (C_SetAttributeValue CKA_ID) is refused (0x200)" in_err 'C_SetAttributeValue failed: rv = .*\(0x200\)'
+t "... logged as a denied change-identity" in_err "denied change-identity of key label 'rsa-gated': the new label, id or class would move a gated key under an ungated name"
 run "${U[@]}" -O --type privkey --id 01
 t "... the key keeps its id" in_out 'label: *rsa-gated'
+# A new id under which it stays gated is fine (NSS sets CKA_ID after generating).
+run "${U[@]}" --type privkey --id 01 --set-id 0f
+t "renaming the gated key to an id that is still gated works" succeeded
+run "${U[@]}" --decrypt -m RSA-PKCS --id 0f -i ct01 -o pt01r
+t "... and under the new id it is still refused" denial_logged decrypt rsa-gated 0x1
+run "${U[@]}" --type privkey --id 0f --set-id 01
+t "... and back" succeeded
 run "${U[@]}" --type privkey --id 02 --set-id 0e
 t "renaming the ungated key works" succeeded
 run "${U[@]}" --type privkey --id 0e --set-id 02
