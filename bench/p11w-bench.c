@@ -74,6 +74,7 @@ enum {
 	OP_RSA_SIGN,
 	OP_AES_UNWRAP,
 	OP_TRIVIAL,
+	OP_ATTR,
 	N_OPS
 };
 
@@ -83,6 +84,7 @@ static const char *const op_names[N_OPS] = {
 	"rsa-sign",
 	"aes-unwrap",
 	"trivial",
+	"attr",
 };
 
 enum {
@@ -494,6 +496,26 @@ op_trivial (Side *side,
 	return true;
 }
 
+/* A call that p11-warden forwards (C_GetSessionInfo is answered by the
+ * front alone): C_GetAttributeValue of the private key's CKA_CLASS, which
+ * is not secret and so does not consult the gate's backend lookup. */
+static bool
+op_attr (Side *side,
+         CK_SESSION_HANDLE session)
+{
+	CK_OBJECT_CLASS klass = 0;
+	CK_ATTRIBUTE a = { CKA_CLASS, &klass, sizeof (klass) };
+	CK_RV rv;
+
+	rv = side->fn->C_GetAttributeValue (session, side->rsa_priv, &a, 1);
+	if (rv != CKR_OK)
+		return fail_rv (side, op_names[OP_ATTR], "C_GetAttributeValue", rv);
+	if (klass != CKO_PRIVATE_KEY)
+		return fail (side, op_names[OP_ATTR], "CKA_CLASS is %lu, expected CKO_PRIVATE_KEY",
+		             (unsigned long) klass);
+	return true;
+}
+
 static bool
 run_op (Side *side,
         CK_SESSION_HANDLE session,
@@ -510,6 +532,8 @@ run_op (Side *side,
 		return op_unwrap (side, session, full);
 	case OP_TRIVIAL:
 		return op_trivial (side, session);
+	case OP_ATTR:
+		return op_attr (side, session);
 	default:
 		return fail (side, NULL, "unknown operation %d", op);
 	}
@@ -842,7 +866,7 @@ static bool
 side_setup (Side *side)
 {
 	bool need_rsa = opt.ops[OP_RSA_PKCS_DECRYPT] || opt.ops[OP_RSA_OAEP_DECRYPT] ||
-	                opt.ops[OP_RSA_SIGN];
+	                opt.ops[OP_RSA_SIGN] || opt.ops[OP_ATTR];
 
 	if (!side_find_slot (side) || !side_login (side))
 		return false;
@@ -1095,7 +1119,7 @@ print_header (void)
 		line_add (line, sizeof (line), "%s%u", i ? "," : " ", opt.threads[i]);
 	line_print (line);
 	if (both_sides ()) {
-		printf ("# ratio: warden/direct medians; overhead (trivial only): "
+		printf ("# ratio: warden/direct medians; overhead (trivial, attr): "
 		        "threads/warden - threads/direct, the extra time of one call\n");
 	}
 
@@ -1131,7 +1155,7 @@ print_line (int op,
 	if (both_sides ()) {
 		line_add (line, sizeof (line), "  %7.3f",
 		          st[SIDE_WARDEN].median / st[SIDE_DIRECT].median);
-		if (op == OP_TRIVIAL) {
+		if (op == OP_TRIVIAL || op == OP_ATTR) {
 			/* The extra duration of one call, as a worker sees it */
 			overhead_us = 1e6 * ((double) n_threads / st[SIDE_WARDEN].median -
 			                     (double) n_threads / st[SIDE_DIRECT].median);

@@ -35,6 +35,8 @@ struct parse_ctx {
 	bool have_section;
 };
 
+static int fail (struct parse_ctx *ctx, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
 static int
 fail (struct parse_ctx *ctx, const char *fmt, ...)
 {
@@ -428,43 +430,27 @@ prescan (const char *path, const char *text, struct section_line *sections, size
 }
 
 bool
-conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, char *err,
-           size_t errlen)
+conf_parse (const char *path, const char *text, struct conf *out, char *err, size_t errlen)
 {
 	struct section_line sections[CONF_MAX_SLOTS + 1];
 	size_t n_sections;
 	struct parse_ctx ctx;
-	char *text;
 	int r;
 
 	conf_init_defaults (out);
-	*missing = false;
 	err[0] = '\0';
 	out->path = strdup (path);
 	if (!out->path) {
 		snprintf (err, errlen, "out of memory");
 		return false;
 	}
-
-	text = read_conf_file (path, missing, err, errlen);
-	if (!text) {
-		if (*missing && missing_ok) {
-			err[0] = '\0';
-			return true;
-		}
-		return false;
-	}
-
 	if (!prescan (path, text, sections, sizeof sections / sizeof sections[0], &n_sections, err,
-	              errlen)) {
-		free (text);
+	              errlen))
 		return false;
-	}
 
 	memset (&ctx, 0, sizeof ctx);
 	ctx.conf = out;
 	r = ini_parse_string (text, handler, &ctx);
-	free (text);
 	if (r != 0) {
 		if (r < 0)
 			snprintf (err, errlen, "%s: cannot parse (error %d)", path, r);
@@ -508,6 +494,29 @@ conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, c
 		return false;
 	}
 	return true;
+}
+
+bool
+conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, char *err,
+           size_t errlen)
+{
+	char *text;
+	bool ok;
+
+	*missing = false;
+	text = read_conf_file (path, missing, err, errlen);
+	if (!text) {
+		conf_init_defaults (out);
+		out->path = strdup (path);
+		if (*missing && missing_ok && out->path) {
+			err[0] = '\0';
+			return true;
+		}
+		return false;
+	}
+	ok = conf_parse (path, text, out, err, errlen);
+	free (text);
+	return ok;
 }
 
 static void

@@ -60,6 +60,9 @@ struct conf {
  */
 bool conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing,
                 char *err, size_t errlen);
+/* Parse a NUL-terminated configuration text; @path is used in messages.
+ * Always leaves *@out ready for conf_free(). */
+bool conf_parse (const char *path, const char *text, struct conf *out, char *err, size_t errlen);
 void conf_init_defaults (struct conf *conf);
 void conf_free (struct conf *conf);
 

@@ -147,6 +147,19 @@ state_handler (void *user, const char *section, const char *name, const char *va
 	return 1;
 }
 
+bool
+token_state_parse (const char *text, struct token_state *st)
+{
+	memset (st, 0, sizeof *st);
+	memset (st->label, ' ', sizeof st->label);
+	if (ini_parse_string (text, state_handler, st) != 0 || !st->so_pin[0]) {
+		memset (st, 0, sizeof *st);
+		return false;
+	}
+	st->initialized = true;
+	return true;
+}
+
 static char *
 join (const char *dir, const char *slot, const char *suffix)
 {
@@ -192,14 +205,13 @@ read_state (const char *path, struct token_state *st)
 		log_error ("token state %s: short read", path);
 		goto out;
 	}
-	if (ini_parse_string (buf, state_handler, st) != 0 || !st->so_pin[0]) {
+	if (!token_state_parse (buf, st)) {
 		/* A damaged state file must not turn into an uninitialised token
 		 * that anyone may claim with C_InitToken: fail closed. */
 		log_error ("token state %s: damaged; the token is unusable until an administrator "
 		           "repairs or removes it", path);
 		goto out;
 	}
-	st->initialized = true;
 	rv = CKR_OK;
 out:
 	OPENSSL_cleanse (buf, sizeof buf);

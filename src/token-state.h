@@ -48,6 +48,9 @@ void token_state_close (struct token_state_file *f);
  * rule as token_state_open. */
 CK_RV token_state_read (const char *dir, const char *slot, struct token_state *st);
 
+/* Parse the text of a state file; false if it is damaged. */
+bool token_state_parse (const char *text, struct token_state *st);
+
 /* Hash a PIN with a fresh salt into @out ("" on failure). */
 CK_RV pin_hash (const CK_UTF8CHAR *pin, CK_ULONG len, unsigned int iterations,
                 char out[PIN_HASH_MAX]);

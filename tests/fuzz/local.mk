@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: Apache-2.0
+# Fuzz targets for the parsers, and the replay of their corpora (seeds and
+# every input a fuzzer found, kept as regression tests) under `make check`
+# in every build.  With --enable-fuzzing (CC=clang) the libFuzzer binaries
+# are built too: tests/fuzz/fuzz-conf tests/fuzz/corpus/conf
+FUZZ_TARGETS = conf token-state
+EXTRA_DIST += tests/fuzz/corpus
+
+FUZZ_COMMON_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS)
+
+check_PROGRAMS += tests/fuzz/replay-conf tests/fuzz/replay-token-state
+TESTS += tests/fuzz/replay-conf tests/fuzz/replay-token-state
+
+tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/replay.c
+tests_fuzz_replay_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"conf\"
+tests_fuzz_replay_conf_LDADD = libwarden-core.la
+
+tests_fuzz_replay_token_state_SOURCES = tests/fuzz/fuzz-token-state.c tests/fuzz/replay.c
+tests_fuzz_replay_token_state_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"token-state\"
+tests_fuzz_replay_token_state_LDADD = libwarden-core.la
+
+if ENABLE_FUZZING
+noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state
+
+tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c
+tests_fuzz_fuzz_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS)
+tests_fuzz_fuzz_conf_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_conf_LDADD = libwarden-core.la
+
+tests_fuzz_fuzz_token_state_SOURCES = tests/fuzz/fuzz-token-state.c
+tests_fuzz_fuzz_token_state_CFLAGS = $(FUZZ_COMMON_CFLAGS)
+tests_fuzz_fuzz_token_state_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_token_state_LDADD = libwarden-core.la
+endif
