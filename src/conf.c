@@ -137,7 +137,7 @@ static int
 module_key (struct parse_ctx *ctx, const char *name, const char *value)
 {
 	static const char *const keys[] = { "log", "log-level", "state-dir", "pin-max-failures",
-		                            "pin-kdf-iterations" };
+		                            "pin-kdf-iterations", "gate-cache-ms" };
 	struct conf *c = ctx->conf;
 	for (unsigned int i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (!strcmp (name, keys[i])) {
@@ -176,6 +176,10 @@ module_key (struct parse_ctx *ctx, const char *name, const char *value)
 		    c->pin_kdf_iterations < CONF_MIN_PIN_KDF_ITERATIONS)
 			return fail (ctx, "'pin-kdf-iterations' must be an integer from %d to 100000000, not '%s'",
 			             CONF_MIN_PIN_KDF_ITERATIONS, value);
+	} else if (!strcmp (name, "gate-cache-ms")) {
+		if (!parse_uint (value, CONF_MAX_GATE_CACHE_MS, &c->gate_cache_ms))
+			return fail (ctx, "'gate-cache-ms' must be an integer from 0 to %d, not '%s'",
+			             CONF_MAX_GATE_CACHE_MS, value);
 	} else {
 		return fail (ctx, "unknown key '%s' in [module]", name);
 	}
@@ -307,6 +311,7 @@ conf_init_defaults (struct conf *conf)
 	conf->log_level = LOG_LEVEL_INFO;
 	conf->pin_max_failures = CONF_DEFAULT_PIN_MAX_FAILURES;
 	conf->pin_kdf_iterations = CONF_DEFAULT_PIN_KDF_ITERATIONS;
+	conf->gate_cache_ms = CONF_DEFAULT_GATE_CACHE_MS;
 }
 
 /* Read the whole file through one descriptor (so the permission check and

@@ -43,6 +43,7 @@ struct conf {
 	char *state_dir;
 	unsigned int pin_max_failures;   /* 0: no lockout */
 	unsigned int pin_kdf_iterations;
+	unsigned int gate_cache_ms;      /* how long an ungated decision is kept */
 	struct conf_slot *slots;
 	size_t n_slots;
 };
@@ -51,6 +52,8 @@ struct conf {
 #define CONF_DEFAULT_PIN_MAX_FAILURES 10
 #define CONF_DEFAULT_PIN_KDF_ITERATIONS 200000
 #define CONF_MIN_PIN_KDF_ITERATIONS 1000
+#define CONF_DEFAULT_GATE_CACHE_MS 1000
+#define CONF_MAX_GATE_CACHE_MS 60000
 
 /*
  * Load and validate @path.  On failure returns false and writes

@@ -3,10 +3,10 @@
 
 #include "gate.h"
 #include "log.h"
+#include "ungated.h"
 
 #include <p11-warden/p11-warden.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,121 +119,30 @@ read_facts (struct session *s, CK_OBJECT_HANDLE key, struct key_facts *f)
 	return CKR_OK;
 }
 
-/* ------------------------------------------------------------ children */
+/* ------------------------------------------------------------ memory */
 
-#define CHILD_BUCKETS 1024
-#define CHILD_MAX 100000 /* beyond this, new children stay gated (fail closed) */
-
-struct child {
-	CK_SLOT_ID slot;
-	CK_OBJECT_HANDLE object;
-	CK_SESSION_HANDLE owner;   /* session of a session object; 0 for token objects */
-	struct child *next;
-};
-
-static struct {
-	pthread_mutex_t lock;
-	struct child *buckets[CHILD_BUCKETS];
-	size_t count;
-} children = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static unsigned int
-child_bucket (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+void
+gate_configure (const struct conf *conf)
 {
-	return (unsigned int)((object * 31 + slot) % CHILD_BUCKETS);
-}
-
-static bool
-is_ungated_child (struct slot *slot, CK_OBJECT_HANDLE object)
-{
-	bool found = false;
-	pthread_mutex_lock (&children.lock);
-	for (struct child *c = children.buckets[child_bucket (slot->id, object)]; c; c = c->next) {
-		if (c->slot == slot->id && c->object == object) {
-			found = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock (&children.lock);
-	return found;
-}
-
-/* Remove the records matching @match (under the lock). */
-static void
-forget_where (bool (*match) (const struct child *, CK_SLOT_ID, CK_ULONG), CK_SLOT_ID slot,
-              CK_ULONG arg)
-{
-	pthread_mutex_lock (&children.lock);
-	for (unsigned int i = 0; i < CHILD_BUCKETS; i++) {
-		struct child **p = &children.buckets[i];
-		while (*p) {
-			if (match (*p, slot, arg)) {
-				struct child *dead = *p;
-				*p = dead->next;
-				free (dead);
-				children.count--;
-			} else {
-				p = &(*p)->next;
-			}
-		}
-	}
-	pthread_mutex_unlock (&children.lock);
-}
-
-static bool
-match_object (const struct child *c, CK_SLOT_ID slot, CK_ULONG object)
-{
-	return c->slot == slot && c->object == object;
-}
-
-static bool
-match_owner (const struct child *c, CK_SLOT_ID slot, CK_ULONG session)
-{
-	return c->slot == slot && c->owner == session;
-}
-
-static bool
-match_all (const struct child *c, CK_SLOT_ID slot, CK_ULONG unused)
-{
-	return true;
+	ungated_configure (conf->gate_cache_ms);
 }
 
 void
 gate_forget_object (struct slot *slot, CK_OBJECT_HANDLE object)
 {
-	/* Only the bucket of this object can hold it. */
-	pthread_mutex_lock (&children.lock);
-	struct child **p = &children.buckets[child_bucket (slot->id, object)];
-	while (*p) {
-		if (match_object (*p, slot->id, object)) {
-			struct child *dead = *p;
-			*p = dead->next;
-			free (dead);
-			children.count--;
-		} else {
-			p = &(*p)->next;
-		}
-	}
-	pthread_mutex_unlock (&children.lock);
+	ungated_forget_object (slot->id, object);
 }
 
 void
 gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session)
 {
-	forget_where (match_owner, slot->id, session);
+	ungated_forget_session (slot->id, session);
 }
 
 void
 gate_reset (bool after_fork)
 {
-	if (after_fork) {
-		/* The lock may be held by a thread that does not exist here. */
-		pthread_mutex_init (&children.lock, NULL);
-		memset (children.buckets, 0, sizeof children.buckets);
-		children.count = 0;
-		return;
-	}
-	forget_where (match_all, 0, 0);
+	ungated_reset (after_fork);
 }
 
 static bool uri_ungated (struct session *s, const struct key_facts *f);
@@ -293,18 +202,29 @@ describe_key (const struct key_facts *f, char *out, size_t len)
 
 CK_RV
 gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
-                CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv)
+                CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv, bool *ungated)
 {
 	struct key_facts f;
 	char what[GATE_LABEL_MAX * 4 + 32];
 	CK_RV rv;
 
+	if (ungated)
+		*ungated = false;
 	if (!may_release (use, mechanism))
 		return CKR_OK;
 	if (key == CK_INVALID_HANDLE)
 		return invalid_rv;
-	if (!s->slot->conf->gated)
-		return CKR_OK; /* the whole slot is ungated by configuration */
+	if (!s->slot->conf->gated) {
+		/* The whole slot is ungated by configuration (its children need
+		 * no record: they are in the same slot). */
+		return CKR_OK;
+	}
+	if (ungated_lookup (s->slot->id, key)) {
+		/* Found ungated recently, or made from an ungated key. */
+		if (ungated)
+			*ungated = true;
+		return CKR_OK;
+	}
 
 	rv = read_facts (s, key, &f);
 	if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)
@@ -341,11 +261,9 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 	if (!configured_gated (s, &f)) {
 		log_debug ("slot '%s': %s of key %s: ungated by configuration", s->slot->conf->name,
 		           gate_use_name (use), what);
-		return CKR_OK;
-	}
-	if (is_ungated_child (s->slot, key)) {
-		log_debug ("slot '%s': %s of key %s: made from an ungated key", s->slot->conf->name,
-		           gate_use_name (use), what);
+		ungated_note_decision (s->slot->id, key);
+		if (ungated)
+			*ungated = true;
 		return CKR_OK;
 	}
 
@@ -359,50 +277,35 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 
 /* Is @key released without evidence: by configuration, or as the child of
  * such a key?  Any doubt (unreadable attributes) answers no. */
-static bool
-key_is_ungated (struct session *s, CK_OBJECT_HANDLE key)
+bool
+gate_key_is_ungated (struct session *s, CK_OBJECT_HANDLE key)
 {
 	struct key_facts f;
 	if (!s->slot->conf->gated)
 		return true;
 	if (read_facts (s, key, &f) != CKR_OK)
 		return false;
-	return !configured_gated (s, &f) || is_ungated_child (s->slot, key);
+	return !configured_gated (s, &f) || ungated_lookup (s->slot->id, key);
 }
 
 void
-gate_note_child (struct session *s, CK_OBJECT_HANDLE parent, CK_OBJECT_HANDLE child)
+gate_note_child (struct session *s, CK_OBJECT_HANDLE child, int is_token)
 {
 	CK_BBOOL token = CK_TRUE;
 	CK_ATTRIBUTE a = { CKA_TOKEN, &token, sizeof token };
-	struct child *c;
-	unsigned int b;
-
-	if (!s->slot->conf->gated || child == CK_INVALID_HANDLE || !key_is_ungated (s, parent))
+	if (!s->slot->conf->gated || child == CK_INVALID_HANDLE)
 		return;
 	/* A session object dies with its session; a token object is recorded
-	 * without an owner (and forgotten when destroyed through us). */
-	if (BACKEND_FL (s)->C_GetAttributeValue (s->bs, child, &a, 1) != CKR_OK)
+	 * without an owner (and forgotten when destroyed through us).  In
+	 * doubt, a token object: its record outlives the key, never the
+	 * reverse. */
+	if (is_token >= 0)
+		token = is_token ? CK_TRUE : CK_FALSE;
+	else if (BACKEND_FL (s)->C_GetAttributeValue (s->bs, child, &a, 1) != CKR_OK)
 		token = CK_TRUE;
-	c = calloc (1, sizeof *c);
-	if (!c)
-		return; /* the child stays gated */
-	c->slot = s->slot->id;
-	c->object = child;
-	c->owner = token == CK_TRUE ? 0 : s->handle;
-	b = child_bucket (c->slot, child);
-	pthread_mutex_lock (&children.lock);
-	if (children.count >= CHILD_MAX) {
-		pthread_mutex_unlock (&children.lock);
-		free (c);
-		log_warning ("slot '%s': more than %d keys made from ungated keys; new ones stay gated",
-		             s->slot->conf->name, CHILD_MAX);
-		return;
-	}
-	c->next = children.buckets[b];
-	children.buckets[b] = c;
-	children.count++;
-	pthread_mutex_unlock (&children.lock);
+	if (!ungated_note_child (s->slot->id, child, token == CK_TRUE ? 0 : s->handle))
+		log_warning ("slot '%s': cannot record a key made from an ungated key (too many); "
+		             "it stays gated", s->slot->conf->name);
 }
 
 /* Apply a template's naming attributes to @f (a copy of the object's
@@ -462,7 +365,10 @@ gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use
 		             s->slot->conf->name, gate_use_name (use), (unsigned long)rv);
 		return P11W_CKR_DENIED;
 	}
-	if (!configured_gated (s, &now) || is_ungated_child (s->slot, object))
+	/* Whatever happens next, a remembered decision about its old name
+	 * must not outlive the name. */
+	ungated_forget_decision (s->slot->id, object);
+	if (!configured_gated (s, &now) || ungated_is_child (s->slot->id, object))
 		return CKR_OK; /* ungated now: its name does not matter to the gate */
 	after = now;
 	apply_names (&after, templ, count);

@@ -33,10 +33,12 @@ enum gate_use {
  * P11W_CKR_DENIED, or @invalid_rv when @key is not a valid handle (each
  * caller passes the code the specification gives for its function), or
  * another error when the key's attributes cannot be read (fail closed).
+ * @ungated (may be NULL) is set when the key was allowed because it is
+ * ungated, which is what keys made from it inherit (gate_note_child).
  * Called with the session held.
  */
 CK_RV gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
-                      CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv);
+                      CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv, bool *ungated);
 
 /*
  * May @object be renamed (C_SetAttributeValue, GATE_CHANGE_IDENTITY) or
@@ -52,16 +54,21 @@ CK_RV gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum ga
  * C_DeriveKey (or a C_CopyObject) from an ungated key is released like its
  * parent: gating it would protect nothing, since its material was
  * available through the parent.  The module calls gate_note_child() after
- * such a call succeeds; the record lives until the key is destroyed
+ * such a call succeeds (@is_token: 1 or 0 from the template, -1 to ask the
+ * backend); the record lives until the key is destroyed
  * through p11-warden, its session closes (session objects), or the module
  * is finalised.  Backends must not reuse object handles within a process
  * while the object exists (SoftHSM never reuses them).
  */
-void gate_note_child (struct session *s, CK_OBJECT_HANDLE parent, CK_OBJECT_HANDLE child);
+void gate_note_child (struct session *s, CK_OBJECT_HANDLE child, int is_token);
+/* Is @key released without evidence (by configuration, or as a child)? */
+bool gate_key_is_ungated (struct session *s, CK_OBJECT_HANDLE key);
 void gate_forget_object (struct slot *slot, CK_OBJECT_HANDLE object);
 void gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session);
 /* Drop every record (C_Initialize, C_Finalize); after fork, forget them. */
 void gate_reset (bool after_fork);
+/* Settings from the configuration (gate-cache-ms), at C_Initialize. */
+void gate_configure (const struct conf *conf);
 
 /* True for attribute types that hold secret key material. */
 bool gate_is_secret_attribute (CK_ATTRIBUTE_TYPE type);

@@ -158,6 +158,7 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 		goto out;
 	}
 	log_configure (gl.conf.log_sink, gl.conf.log_level);
+	gate_configure (&gl.conf);
 	if (missing)
 		log_info ("no configuration file at %s (and P11_WARDEN_CONF is not set): "
 		          "presenting no slots", path);
@@ -618,7 +619,7 @@ op_init (struct session *s, unsigned int op, enum gate_use use, init_fn fn,
 		return CKR_ARGUMENTS_BAD;
 	if (s->ops & op)
 		return CKR_OPERATION_ACTIVE;
-	rv = gate_authorize (s, key, use, mechanism->mechanism, CKR_KEY_HANDLE_INVALID);
+	rv = gate_authorize (s, key, use, mechanism->mechanism, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)
 		return rv;
 	rv = fn (s->bs, mechanism, key);
@@ -709,6 +710,22 @@ static bool
 template_ok (CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
 	return templ || count == 0;
+}
+
+/* CKA_TOKEN as the template sets it: 1 or 0; a template without it makes a
+ * session object (CKA_TOKEN defaults to false), 0.  A malformed value: -1,
+ * ask the backend. */
+static int
+template_token (CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (templ[i].type == CKA_TOKEN) {
+			if (!templ[i].pValue || templ[i].ulValueLen != sizeof (CK_BBOOL))
+				return -1;
+			return *(CK_BBOOL *)templ[i].pValue ? 1 : 0;
+		}
+	}
+	return 0;
 }
 
 /* Does the template set an attribute that names the object (and so decides
@@ -840,8 +857,9 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 			goto out;
 	}
 	rv = BACKEND (s)->C_CopyObject (s->bs, object, templ, count, out);
-	if (rv == CKR_OK)
-		gate_note_child (s, object, *out);
+	/* A copy keeps the source's CKA_TOKEN unless the template says. */
+	if (rv == CKR_OK && gate_key_is_ungated (s, object))
+		gate_note_child (s, *out, template_token (templ, count) == 1 ? 1 : -1);
 out:
 	session_release (s);
 	return rv;
@@ -881,7 +899,7 @@ sys_C_GetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 	}
 	for (CK_ULONG i = 0; i < count; i++) {
 		if (gate_is_secret_attribute (templ[i].type)) {
-			rv = gate_authorize (s, object, GATE_READ_SECRET, 0, CKR_OBJECT_HANDLE_INVALID);
+			rv = gate_authorize (s, object, GATE_READ_SECRET, 0, CKR_OBJECT_HANDLE_INVALID, NULL);
 			if (rv != CKR_OK)
 				goto out;
 			break;
@@ -1095,7 +1113,7 @@ sys_C_DigestKey (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE key)
 		goto out;
 	}
 	/* A digest of the key's value is a path to key material. */
-	rv = gate_authorize (s, key, GATE_DIGEST_KEY, 0, CKR_KEY_HANDLE_INVALID);
+	rv = gate_authorize (s, key, GATE_DIGEST_KEY, 0, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv == CKR_OK) {
 		rv = BACKEND (s)->C_DigestKey (s->bs, key);
 		if (rv == CKR_OBJECT_HANDLE_INVALID)
@@ -1382,7 +1400,7 @@ sys_C_WrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_H
 		goto out;
 	}
 	/* The key leaving the token wrapped is the one the gate guards. */
-	rv = gate_authorize (s, key, GATE_WRAP, mechanism->mechanism, CKR_KEY_HANDLE_INVALID);
+	rv = gate_authorize (s, key, GATE_WRAP, mechanism->mechanism, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)
 		goto out;
 	rv = BACKEND (s)->C_WrapKey (s->bs, mechanism, wrapping, key, out, out_len);
@@ -1399,13 +1417,14 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
                  CK_OBJECT_HANDLE_PTR key)
 {
 	CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+	bool ungated = false;
 	BEGIN_SESSION (handle);
 	if (!mechanism || !wrapped || !template_ok (templ, count) || !key) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
 	rv = gate_authorize (s, unwrapping, GATE_UNWRAP, mechanism->mechanism,
-	                     CKR_UNWRAPPING_KEY_HANDLE_INVALID);
+	                     CKR_UNWRAPPING_KEY_HANDLE_INVALID, &ungated);
 	if (rv != CKR_OK)
 		goto out;
 	rv = BACKEND (s)->C_UnwrapKey (s->bs, mechanism, unwrapping, wrapped, wrapped_len, templ,
@@ -1414,7 +1433,8 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 		rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK) {
 		*key = made;
-		gate_note_child (s, unwrapping, made);
+		if (ungated)
+			gate_note_child (s, made, template_token (templ, count));
 	} else if (made != CK_INVALID_HANDLE) {
 		/* A backend that reports the half-made key of a failed unwrap. */
 		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
@@ -1431,19 +1451,21 @@ static CK_RV
 sys_C_DeriveKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base,
                  CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
+	bool ungated = false;
 	BEGIN_SESSION (handle);
 	if (!mechanism || !template_ok (templ, count) || !key) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	rv = gate_authorize (s, base, GATE_DERIVE, mechanism->mechanism, CKR_KEY_HANDLE_INVALID);
+	rv = gate_authorize (s, base, GATE_DERIVE, mechanism->mechanism, CKR_KEY_HANDLE_INVALID,
+	                     &ungated);
 	if (rv != CKR_OK)
 		goto out;
 	rv = BACKEND (s)->C_DeriveKey (s->bs, mechanism, base, templ, count, key);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
-	if (rv == CKR_OK)
-		gate_note_child (s, base, *key);
+	if (rv == CKR_OK && ungated)
+		gate_note_child (s, *key, template_token (templ, count));
 out:
 	session_release (s);
 	return rv;

@@ -87,6 +87,7 @@ test_full (void **state)
 	char err[1024];
 	bool ok = load ("# comment\n[module]\nlog = stderr\nlog-level = debug\n"
 	                "state-dir = /var/tmp/x\npin-max-failures = 3\npin-kdf-iterations = 5000\n"
+	                "gate-cache-ms = 0\n"
 	                SLOT_OK ("a") "gated = no\n"
 	                SLOT_OK ("b-2.x") "ungated = pkcs11:object=k1;type=private\n"
 	                "ungated = pkcs11:token=w;id=%01%02\n",
@@ -98,6 +99,7 @@ test_full (void **state)
 	assert_string_equal (c.state_dir, "/var/tmp/x");
 	assert_int_equal (c.pin_max_failures, 3);
 	assert_int_equal (c.pin_kdf_iterations, 5000);
+	assert_int_equal (c.gate_cache_ms, 0);
 	assert_int_equal (c.n_slots, 2);
 	assert_string_equal (c.slots[0].name, "a");
 	assert_false (c.slots[0].gated);
@@ -121,6 +123,7 @@ test_defaults (void **state)
 	assert_int_equal (c.log_level, LOG_LEVEL_INFO);
 	assert_int_equal (c.pin_max_failures, CONF_DEFAULT_PIN_MAX_FAILURES);
 	assert_int_equal (c.pin_kdf_iterations, CONF_DEFAULT_PIN_KDF_ITERATIONS);
+	assert_int_equal (c.gate_cache_ms, CONF_DEFAULT_GATE_CACHE_MS);
 	assert_non_null (c.state_dir);
 	assert_int_equal (c.n_slots, 0);
 	conf_free (&c);
@@ -156,6 +159,7 @@ test_rejections (void **state)
 	expect_error ("[module]\npin-max-failures = -1\n", 2, "pin-max-failures");
 	expect_error ("[module]\npin-max-failures = 3x\n", 2, "pin-max-failures");
 	expect_error ("[module]\npin-kdf-iterations = 10\n", 2, "pin-kdf-iterations");
+	expect_error ("[module]\ngate-cache-ms = 60001\n", 2, "'gate-cache-ms' must be");
 	expect_error ("[module]\nthis line has no equals sign\n", 2, "syntax error");
 	expect_error ("log = stderr\n", 1, "outside any section");
 	expect_error (SLOT_OK ("a") "gated = maybe\n", 6, "'gated' must be yes or no");
