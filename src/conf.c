@@ -488,6 +488,7 @@ conf_parse (const char *path, const char *text, struct conf *out, char *err, siz
 			          sections[i].name);
 			return false;
 		}
+		out->slots[slot].line = sections[i].line;
 		if (!check_slot (&out->slots[slot], msg, sizeof msg)) {
 			snprintf (err, errlen, "%s:%d: %s", path, sections[i].line, msg);
 			return false;

@@ -26,6 +26,7 @@ struct conf_uri {
 
 struct conf_slot {
 	char name[CONF_SLOT_NAME_MAX + 1];
+	int line;                    /* of the section header, for messages */
 	enum conf_backend backend;   /* 0 until set */
 	char *module;                /* backend module path */
 	struct conf_uri token;       /* selects the backend token */

@@ -34,6 +34,7 @@ slots_open (const struct conf *conf, char *err, size_t errlen)
 	for (size_t i = 0; i < conf->n_slots; i++) {
 		struct slot *s = &slots[i];
 		struct token_state st;
+		char msg[768];
 
 		s->id = (CK_SLOT_ID)i;
 		s->conf = &conf->slots[i];
@@ -46,9 +47,12 @@ slots_open (const struct conf *conf, char *err, size_t errlen)
 			snprintf (err, errlen, "slot '%s': no backend", s->conf->name);
 			return CKR_GENERAL_ERROR;
 		}
-		rv = s->backend.ops->open (&s->backend, s->conf, err, errlen);
-		if (rv != CKR_OK)
+		rv = s->backend.ops->open (&s->backend, s->conf, msg, sizeof msg);
+		if (rv != CKR_OK) {
+			/* Name the configuration line that asked for it. */
+			snprintf (err, errlen, "%s:%d: %s", conf->path, s->conf->line, msg);
 			return rv;
+		}
 		/* A token that is absent now is looked for again later. */
 		(void)s->backend.ops->bind_token (&s->backend);
 		if (token_state_read (conf->state_dir, s->conf->name, &st) == CKR_OK && st.initialized)

@@ -140,7 +140,7 @@ chmod 0644 bad/pin-644
 run env P11_WARDEN_CONF="$W/bad/readable-pin" "${L[@]}"
 t "backend PIN file readable by others: C_Initialize fails cleanly" init_fails
 t "... the message names the PIN file and its mode" in_err "backend PIN file $W/bad/pin-644: mode 644 lets others read"
-t "... and the slot" says "slot 'hsm': backend PIN file $W/bad/pin-644"
+t "... the configuration line and the slot" says "$W/bad/readable-pin:[0-9]+: slot 'hsm': backend PIN file $W/bad/pin-644"
 
 { module_section; slot_section hsm "" "$W/bad/no-such-pin"; } >bad/missing-pin
 run env P11_WARDEN_CONF="$W/bad/missing-pin" "${L[@]}"
@@ -151,12 +151,12 @@ printf 'this is not a shared library\n' >bad/not-a-library.so
 { module_section; slot_section hsm "" "" "$W/bad/not-a-library.so"; } >bad/unloadable
 run env P11_WARDEN_CONF="$W/bad/unloadable" "${L[@]}"
 t "unloadable backend module: C_Initialize fails cleanly" init_fails
-t "... the message names the slot and the module" says "slot 'hsm': cannot load backend module $W/bad/not-a-library.so"
+t "... the message names the line, the slot and the module" says "$W/bad/unloadable:[0-9]+: slot 'hsm': cannot load backend module $W/bad/not-a-library.so"
 
 { module_section; slot_section hsm "" "" /nonexistent/libnothing.so; } >bad/missing-module
 run env P11_WARDEN_CONF="$W/bad/missing-module" "${L[@]}"
 t "missing backend module: C_Initialize fails cleanly" init_fails
-t "... the message names the module" says "slot 'hsm': cannot load backend module /nonexistent/libnothing.so"
+t "... the message names the module" says "$W/bad/missing-module:[0-9]+: slot 'hsm': cannot load backend module /nonexistent/libnothing.so"
 
 { module_section; slot_section hsm no-such-token; } >bad/no-token
 run env P11_WARDEN_CONF="$W/bad/no-token" "${L[@]}"
