@@ -13,10 +13,16 @@ INTEGRATION_TESTS = \
 	tests/integration/test-pkcs11-tool.sh \
 	tests/integration/test-openssl.sh \
 	tests/integration/test-nss.sh \
-	tests/integration/test-p11tool.sh \
 	tests/integration/test-p11kit.sh \
 	tests/integration/test-bad-config.sh \
 	$(NULL)
+# GnuTLS's p11tool hangs at exit when the ASan runtime is preloaded into it
+# (libp11-kit's destructor blocks in freelocale; it does so with SoftHSM
+# alone, without p11-warden), so the sanitizer build does not run it.
+if !ENABLE_SANITIZERS
+INTEGRATION_TESTS += tests/integration/test-p11tool.sh
+endif
+EXTRA_DIST += tests/integration/test-p11tool.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += \
