@@ -269,9 +269,10 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 
 	/* A gated key.  No evidence path exists in this version, so nothing
 	 * can be released: the attestation issue adds the verdict check here. */
-	log_warning ("slot '%s': denied %s (mechanism 0x%lx) of key %s: the key is gated and no "
+	log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: the key is gated and no "
 	             "attestation verdict is available", s->slot->conf->name, gate_use_name (use),
-	             (unsigned long)mechanism, what);
+	             (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
+	             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what);
 	return P11W_CKR_DENIED;
 }
 

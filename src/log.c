@@ -94,3 +94,27 @@ log_ckr_name (unsigned long rv)
 		return NULL;
 	}
 }
+
+/* Mechanisms a gated call can name; key generation mechanisms are left out
+ * (CKM_RSA_PKCS_KEY_PAIR_GEN is 0, the value logged for calls that take no
+ * mechanism). */
+const char *
+log_ckm_name (unsigned long mechanism)
+{
+	switch (mechanism) {
+#define X(c) case c: return #c;
+	X (CKM_RSA_PKCS) X (CKM_RSA_X_509) X (CKM_RSA_PKCS_OAEP)
+	X (CKM_RSA_PKCS_PSS) X (CKM_SHA1_RSA_PKCS) X (CKM_SHA256_RSA_PKCS) X (CKM_SHA384_RSA_PKCS)
+	X (CKM_SHA512_RSA_PKCS) X (CKM_SHA256_RSA_PKCS_PSS) X (CKM_SHA384_RSA_PKCS_PSS)
+	X (CKM_SHA512_RSA_PKCS_PSS) X (CKM_ECDSA) X (CKM_ECDSA_SHA256)
+	X (CKM_ECDSA_SHA384) X (CKM_ECDSA_SHA512) X (CKM_ECDH1_DERIVE) X (CKM_ECDH1_COFACTOR_DERIVE)
+	X (CKM_AES_ECB) X (CKM_AES_CBC) X (CKM_AES_CBC_PAD) X (CKM_AES_CTR)
+	X (CKM_AES_GCM) X (CKM_AES_KEY_WRAP) X (CKM_AES_KEY_WRAP_PAD)
+	X (CKM_SHA256_HMAC) X (CKM_SHA256) X (CKM_CONCATENATE_BASE_AND_KEY)
+	X (CKM_CONCATENATE_BASE_AND_DATA) X (CKM_XOR_BASE_AND_DATA) X (CKM_EXTRACT_KEY_FROM_KEY)
+	X (CKM_DES3_CBC) X (CKM_DES3_ECB)
+#undef X
+	default:
+		return NULL;
+	}
+}

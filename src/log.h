@@ -28,5 +28,7 @@ void log_msg (enum log_level level, const char *fmt, ...) __attribute__ ((format
 
 /* The name of a CKR value ("CKR_PIN_INCORRECT"), or NULL if unknown. */
 const char *log_ckr_name (unsigned long rv);
+/* The name of a common mechanism ("CKM_RSA_PKCS"), or NULL. */
+const char *log_ckm_name (unsigned long mechanism);
 
 #endif /* P11W_LOG_H */

@@ -80,7 +80,7 @@ not_in_file() { ! grep -Eq -e "$1" "$2"; }
 # for a denial of USE of the key labelled LABEL, with its reason.
 logged_denial() {
 	local f=$1 use=$2 label=$3 mech=${4:-}
-	local pat="denied $use \\(mechanism ${mech:-0x[0-9a-f]+}\\) of key label '$label': $DENIAL_REASON"
+	local pat="denied $use \\(mechanism ${mech:-0x[0-9a-f]+}( CKM_[A-Z0-9_]+)?\\) of key label '$label': $DENIAL_REASON"
 	grep -Eq -e "$pat" "$f"
 }
 # denial_logged USE LABEL [MECHANISM]: the same, in the last run's stderr.
