@@ -23,7 +23,8 @@ struct key_facts {
 	CK_BYTE label[GATE_LABEL_MAX];
 	CK_BYTE id[GATE_ID_MAX];
 	CK_ATTRIBUTE attrs[3];       /* class, label, id: for p11_kit_uri_match_attributes */
-	bool complete;               /* class, label and id all read */
+	bool label_ok, id_ok;        /* read (or set) whole */
+	bool class_ok;
 	bool have_sensitive;
 };
 
@@ -113,7 +114,9 @@ read_facts (struct session *s, CK_OBJECT_HANDLE key, struct key_facts *f)
 		return rv;
 	if (t[0].ulValueLen != sizeof f->klass)
 		return CKR_GENERAL_ERROR; /* every object has a class */
-	f->complete = t[1].ulValueLen <= sizeof f->label && t[2].ulValueLen <= sizeof f->id;
+	f->class_ok = true;
+	f->label_ok = t[1].ulValueLen <= sizeof f->label;
+	f->id_ok = t[2].ulValueLen <= sizeof f->id;
 	f->have_sensitive = t[3].ulValueLen == sizeof f->sensitive;
 	memcpy (f->attrs, t, sizeof f->attrs);
 	return CKR_OK;
@@ -134,6 +137,12 @@ gate_forget_object (struct slot *slot, CK_OBJECT_HANDLE object)
 }
 
 void
+gate_renamed (struct session *s, CK_OBJECT_HANDLE object)
+{
+	ungated_renamed (s->slot->id, object);
+}
+
+void
 gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session)
 {
 	ungated_forget_session (slot->id, session);
@@ -143,6 +152,12 @@ void
 gate_reset (bool after_fork)
 {
 	ungated_reset (after_fork);
+}
+
+static bool
+facts_complete (const struct key_facts *f)
+{
+	return f->class_ok && f->label_ok && f->id_ok;
 }
 
 static bool uri_ungated (struct session *s, const struct key_facts *f);
@@ -157,7 +172,7 @@ configured_gated (struct session *s, const struct key_facts *f)
 
 	if (!c->gated)
 		return false;
-	if (!f->complete || c->n_ungated == 0)
+	if (!facts_complete (f) || c->n_ungated == 0)
 		return true;
 	return !uri_ungated (s, f);
 }
@@ -185,7 +200,7 @@ describe_key (const struct key_facts *f, char *out, size_t len)
 	size_t o = 0;
 	CK_ULONG n = f->attrs[1].ulValueLen;
 
-	if (!f->complete || n > sizeof f->label) {
+	if (!f->label_ok || n > sizeof f->label) {
 		snprintf (out, len, "(label unreadable)");
 		return;
 	}
@@ -206,6 +221,7 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 {
 	struct key_facts f;
 	char what[GATE_LABEL_MAX * 4 + 32];
+	unsigned long epoch;
 	CK_RV rv;
 
 	if (ungated)
@@ -226,6 +242,7 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 		return CKR_OK;
 	}
 
+	epoch = ungated_epoch ();
 	rv = read_facts (s, key, &f);
 	if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)
 		return invalid_rv;
@@ -261,7 +278,7 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 	if (!configured_gated (s, &f)) {
 		log_debug ("slot '%s': %s of key %s: ungated by configuration", s->slot->conf->name,
 		           gate_use_name (use), what);
-		ungated_note_decision (s->slot->id, key);
+		ungated_note_decision (s->slot->id, key, epoch);
 		if (ungated)
 			*ungated = true;
 		return CKR_OK;
@@ -322,27 +339,26 @@ apply_names (struct key_facts *f, const CK_ATTRIBUTE *templ, CK_ULONG count)
 		const CK_ATTRIBUTE *t = &templ[i];
 		if (t->type != CKA_LABEL && t->type != CKA_ID && t->type != CKA_CLASS)
 			continue;
-		if (!t->pValue && t->ulValueLen) {
-			f->complete = false;
+		bool *ok = t->type == CKA_CLASS ? &f->class_ok : t->type == CKA_LABEL ? &f->label_ok : &f->id_ok;
+		/* Each attribute the template sets is known afterwards exactly
+		 * when the template's value can be read whole; a later setting
+		 * of the same attribute replaces an earlier one. */
+		if ((!t->pValue && t->ulValueLen) ||
+		    (t->type == CKA_CLASS && t->ulValueLen != sizeof f->klass) ||
+		    (t->type != CKA_CLASS && t->ulValueLen > GATE_LABEL_MAX)) {
+			*ok = false;
 			continue;
 		}
 		if (t->type == CKA_CLASS) {
-			if (t->ulValueLen != sizeof f->klass) {
-				f->complete = false;
-				continue;
-			}
 			memcpy (&f->klass, t->pValue, sizeof f->klass);
 		} else {
 			CK_BYTE *dst = t->type == CKA_LABEL ? f->label : f->id;
 			CK_ATTRIBUTE *a = &f->attrs[t->type == CKA_LABEL ? 1 : 2];
-			if (t->ulValueLen > GATE_LABEL_MAX) {
-				f->complete = false;
-				continue;
-			}
 			if (t->ulValueLen)
 				memcpy (dst, t->pValue, t->ulValueLen);
 			a->ulValueLen = t->ulValueLen;
 		}
+		*ok = true;
 	}
 }
 
@@ -366,17 +382,24 @@ gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use
 		             s->slot->conf->name, gate_use_name (use), (unsigned long)rv);
 		return P11W_CKR_DENIED;
 	}
-	/* Whatever happens next, a remembered decision about its old name
-	 * must not outlive the name. */
-	ungated_forget_decision (s->slot->id, object);
 	if (!configured_gated (s, &now) || ungated_is_child (s->slot->id, object))
 		return CKR_OK; /* ungated now: its name does not matter to the gate */
 	after = now;
 	apply_names (&after, templ, count);
-	if (configured_gated (s, &after))
+	/* Allowed only when the new name is known whole and still gated: a
+	 * name the gate cannot read whole counts as gated when the key is
+	 * used, so accepting one here would let a second rename start from a
+	 * "gated" key the gate cannot see the name of. */
+	if (facts_complete (&after) && configured_gated (s, &after))
 		return CKR_OK; /* gated before and after */
 	describe_key (&now, what, sizeof what);
-	log_warning ("slot '%s': denied %s of key %s: the new label, id or class would move a gated "
-	             "key under an ungated name", s->slot->conf->name, gate_use_name (use), what);
+	if (!facts_complete (&after))
+		log_warning ("slot '%s': denied %s of key %s: the new label, id or class cannot be "
+		             "checked (malformed, or longer than %d bytes)", s->slot->conf->name,
+		             gate_use_name (use), what, GATE_LABEL_MAX);
+	else
+		log_warning ("slot '%s': denied %s of key %s: the new label, id or class would move a "
+		             "gated key under an ungated name", s->slot->conf->name,
+		             gate_use_name (use), what);
 	return P11W_CKR_DENIED;
 }

@@ -64,6 +64,9 @@ void gate_note_child (struct session *s, CK_OBJECT_HANDLE child, int is_token);
 /* Is @key released without evidence (by configuration, or as a child)? */
 bool gate_key_is_ungated (struct session *s, CK_OBJECT_HANDLE key);
 void gate_forget_object (struct slot *slot, CK_OBJECT_HANDLE object);
+/* After the backend has answered a C_SetAttributeValue that names
+ * @object anew: what was remembered about its old name is dropped. */
+void gate_renamed (struct session *s, CK_OBJECT_HANDLE object);
 void gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session);
 /* Drop every record (C_Initialize, C_Finalize); after fork, forget them. */
 void gate_reset (bool after_fork);

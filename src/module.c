@@ -927,6 +927,9 @@ sys_C_SetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 			goto out;
 	}
 	rv = BACKEND (s)->C_SetAttributeValue (s->bs, object, templ, count);
+	/* Whatever the backend answered, the old name may be gone. */
+	if (template_names_object (templ, count))
+		gate_renamed (s, object);
 out:
 	session_release (s);
 	return rv;

@@ -28,6 +28,7 @@ static struct {
 	struct record *buckets[BUCKETS];
 	size_t count;
 	uint64_t ttl_ns;
+	unsigned long epoch;   /* bumped by every rename through p11-warden */
 } tbl = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t
@@ -141,7 +142,8 @@ ungated_is_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 }
 
 static bool
-add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE owner)
+add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE owner,
+     unsigned long epoch)
 {
 	struct record *r = calloc (1, sizeof *r);
 	struct key k = { slot, object, now_ns () };
@@ -155,7 +157,9 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 	r->owner = owner;
 	pthread_mutex_lock (&tbl.lock);
 	if (kind == KIND_DECISION) {
-		if (tbl.ttl_ns == 0) {
+		/* A decision read before a rename that has completed since
+		 * describes a name the key may no longer have. */
+		if (tbl.ttl_ns == 0 || epoch != tbl.epoch) {
 			pthread_mutex_unlock (&tbl.lock);
 			free (r);
 			return false;
@@ -179,13 +183,23 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 bool
 ungated_note_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HANDLE owner)
 {
-	return add (slot, object, KIND_CHILD, owner);
+	return add (slot, object, KIND_CHILD, owner, 0);
+}
+
+unsigned long
+ungated_epoch (void)
+{
+	unsigned long e;
+	pthread_mutex_lock (&tbl.lock);
+	e = tbl.epoch;
+	pthread_mutex_unlock (&tbl.lock);
+	return e;
 }
 
 void
-ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch)
 {
-	(void)add (slot, object, KIND_DECISION, 0);
+	(void)add (slot, object, KIND_DECISION, 0, epoch);
 }
 
 void
@@ -198,10 +212,11 @@ ungated_forget_object (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 }
 
 void
-ungated_forget_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+ungated_renamed (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 {
 	struct key k = { slot, object, 0 };
 	pthread_mutex_lock (&tbl.lock);
+	tbl.epoch++;
 	remove_inlock (bucket (slot, object), match_decision, &k);
 	pthread_mutex_unlock (&tbl.lock);
 }

@@ -34,10 +34,16 @@ bool ungated_lookup (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 bool ungated_is_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 /* @owner: the session of a session object, 0 for a token object. */
 bool ungated_note_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HANDLE owner);
-void ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
+/* Record a decision the gate reached from attributes it read when
+ * ungated_epoch() was @epoch: dropped if a rename completed since. */
+unsigned long ungated_epoch (void);
+void ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch);
 
 void ungated_forget_object (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
-void ungated_forget_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
+/* A rename through p11-warden has completed (call after the backend has
+ * answered): forget the decision about @object, and refuse to record any
+ * decision read before now. */
+void ungated_renamed (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 void ungated_forget_session (CK_SLOT_ID slot, CK_SESSION_HANDLE session);
 
 #endif /* P11W_UNGATED_H */

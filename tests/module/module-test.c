@@ -454,6 +454,12 @@ make_ec (CK_SESSION_HANDLE s, const char *label, CK_BYTE id)
 }
 
 void
+mt_make_rsa (CK_SESSION_HANDLE s, const char *label, CK_BYTE id)
+{
+	make_rsa (s, label, id);
+}
+
+void
 mt_provision (CK_SESSION_HANDLE s)
 {
 	if (!mt_find (s, CKO_PRIVATE_KEY, KEY_GATED_RSA))

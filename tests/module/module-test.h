@@ -114,6 +114,9 @@ CK_STATE mt_state (CK_SESSION_HANDLE s);
 #define KEY_GATED_EC "gated-ec"     /* P-256 pair for ECDH, private key sensitive */
 #define KEY_OPEN_EC "open-ec"
 void mt_provision (CK_SESSION_HANDLE s);
+/* One more RSA-2048 token key pair like the test keys, labelled @label
+ * (both halves), id @id; bails out on failure. */
+void mt_make_rsa (CK_SESSION_HANDLE s, const char *label, CK_BYTE id);
 
 struct mt_keys {
 	CK_OBJECT_HANDLE gated_priv, gated_pub, open_priv, open_pub;
