@@ -779,11 +779,12 @@ sweep_unfinished_keys (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count
 	CK_OBJECT_CLASS klass = CKO_SECRET_KEY;
 	CK_BBOOL no = CK_FALSE;
 	CK_ULONG zero = 0, n = 0, n_find = 3, destroyed = 0;
-	CK_ATTRIBUTE find[4] = {
+	CK_ATTRIBUTE find[5] = {
 		{ CKA_CLASS, &klass, sizeof klass },
 		{ CKA_LOCAL, &no, sizeof no },
 		{ CKA_VALUE_LEN, &zero, sizeof zero },
 	};
+	int token_wanted = template_token (templ, count);
 	CK_OBJECT_HANDLE found[16];
 	CK_SESSION_HANDLE tmp;
 
@@ -800,6 +801,12 @@ sweep_unfinished_keys (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count
 			find[n_find++] = templ[i];
 		}
 	}
+	/* A session object was asked for (the default): look at session
+	 * objects only, which belong to this application, so no other
+	 * process's token object is ever considered.  A token object was
+	 * asked for: SoftHSM may leave its remains as either kind. */
+	if (token_wanted == 0)
+		find[n_find++] = (CK_ATTRIBUTE){ CKA_TOKEN, &no, sizeof no };
 	if (fl->C_OpenSession (s->slot->backend.slot_id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
 	                       NULL, &tmp) != CKR_OK)
 		return;
