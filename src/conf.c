@@ -127,6 +127,15 @@ parse_uri (struct parse_ctx *ctx, struct conf_uri *u, const char *name, const ch
 	if (p11_kit_uri_any_unrecognized (u->uri))
 		return fail (ctx, "'%s': URI '%s' has attributes p11-warden does not know; refusing "
 		                  "a match that would ignore them", name, value);
+	/* Query attributes: a PIN does not belong in the configuration (it
+	 * would be logged with the URI), and a module name or path would be
+	 * silently ignored by the match. */
+	if (p11_kit_uri_get_pin_value (u->uri) || p11_kit_uri_get_pin_source (u->uri))
+		return fail (ctx, "'%s': URI '%s' holds a PIN; the backend PIN goes in 'pin-file'",
+		             name, value);
+	if (p11_kit_uri_get_module_name (u->uri) || p11_kit_uri_get_module_path (u->uri))
+		return fail (ctx, "'%s': URI '%s' names a module; the backend module is 'module'",
+		             name, value);
 	u->text = strdup (value);
 	if (!u->text)
 		return fail (ctx, "out of memory");

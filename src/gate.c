@@ -36,6 +36,7 @@ gate_use_name (enum gate_use use)
 	case GATE_UNWRAP: return "unwrap";
 	case GATE_DERIVE: return "derive";
 	case GATE_WRAP: return "wrap";
+	case GATE_WRAPPING: return "wrap-with";
 	case GATE_DIGEST_KEY: return "digest-key";
 	case GATE_READ_SECRET: return "read-secret";
 	case GATE_SIGN: return "sign";
@@ -66,9 +67,83 @@ gate_is_secret_attribute (CK_ATTRIBUTE_TYPE type)
 	}
 }
 
+/*
+ * Signature mechanisms that never apply a key to a value the caller
+ * chooses whole: they pad (PKCS#1 v1.5 type 1, PSS) or hash first, or are
+ * (EC)DSA and EdDSA, whose output is no function an attacker can invert.
+ * With them a gated private key may sign and a public key verify.  Every
+ * other mechanism is a release path for a gated key: raw RSA
+ * (CKM_RSA_X_509) is decryption by another name (libp11 falls back to it
+ * when OAEP is refused), and any use of a secret key can serve as an
+ * oracle (encrypting in CTR/GCM/OFB/CFB mode decrypts; ECB, CBC, CMAC or
+ * wrapping under the key give the block function).
+ */
+static bool
+signature_mechanism (CK_MECHANISM_TYPE m)
+{
+	switch (m) {
+	case CKM_RSA_PKCS:
+	case CKM_RSA_PKCS_PSS:
+	case CKM_SHA1_RSA_PKCS:
+	case CKM_SHA224_RSA_PKCS:
+	case CKM_SHA256_RSA_PKCS:
+	case CKM_SHA384_RSA_PKCS:
+	case CKM_SHA512_RSA_PKCS:
+	case CKM_SHA1_RSA_PKCS_PSS:
+	case CKM_SHA224_RSA_PKCS_PSS:
+	case CKM_SHA256_RSA_PKCS_PSS:
+	case CKM_SHA384_RSA_PKCS_PSS:
+	case CKM_SHA512_RSA_PKCS_PSS:
+	case CKM_ECDSA:
+	case CKM_ECDSA_SHA1:
+	case CKM_ECDSA_SHA224:
+	case CKM_ECDSA_SHA256:
+	case CKM_ECDSA_SHA384:
+	case CKM_ECDSA_SHA512:
+	case CKM_EDDSA:
+	case CKM_DSA:
+	case CKM_DSA_SHA1:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Derivation mechanisms whose parameters hold no key handle.  Others
+ * (CKM_CONCATENATE_BASE_AND_KEY, the MQV and hybrid DH derivations, KIP,
+ * SP 800-108 with key-handle data, HKDF with a salt key, vendor ones) take
+ * a second key the gate would not see, and are refused in a gated slot.
+ */
+static bool
+derive_mechanism_known (CK_MECHANISM_TYPE m)
+{
+	switch (m) {
+	case CKM_ECDH1_DERIVE:
+	case CKM_ECDH1_COFACTOR_DERIVE:
+	case CKM_DH_PKCS_DERIVE:
+	case CKM_CONCATENATE_BASE_AND_DATA:
+	case CKM_CONCATENATE_DATA_AND_BASE:
+	case CKM_XOR_BASE_AND_DATA:
+	case CKM_EXTRACT_KEY_FROM_KEY:
+	case CKM_AES_ECB_ENCRYPT_DATA:
+	case CKM_AES_CBC_ENCRYPT_DATA:
+	case CKM_DES3_ECB_ENCRYPT_DATA:
+	case CKM_DES3_CBC_ENCRYPT_DATA:
+	case CKM_SHA1_KEY_DERIVATION:
+	case CKM_SHA256_KEY_DERIVATION:
+	case CKM_SHA384_KEY_DERIVATION:
+	case CKM_SHA512_KEY_DERIVATION:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Does this use, with this mechanism, release plaintext or key material
  * (or could it change which keys are gated)?  Decided without the backend
- * where possible: signing with a PKCS#1 or PSS mechanism never releases. */
+ * where possible: signing with a padded or hashed mechanism never
+ * releases. */
 static bool
 may_release (enum gate_use use, CK_MECHANISM_TYPE mechanism)
 {
@@ -77,6 +152,7 @@ may_release (enum gate_use use, CK_MECHANISM_TYPE mechanism)
 	case GATE_UNWRAP:
 	case GATE_DERIVE:
 	case GATE_WRAP:
+	case GATE_WRAPPING:
 	case GATE_DIGEST_KEY:
 	case GATE_READ_SECRET:
 	case GATE_CHANGE_IDENTITY:
@@ -84,12 +160,12 @@ may_release (enum gate_use use, CK_MECHANISM_TYPE mechanism)
 		return true;
 	case GATE_SIGN:
 	case GATE_SIGN_RECOVER:
-	case GATE_ENCRYPT:
 	case GATE_VERIFY:
 	case GATE_VERIFY_RECOVER:
-		/* Raw RSA with a private key is decryption by another name (libp11
-		 * falls back to it when OAEP is refused). */
-		return mechanism == CKM_RSA_X_509;
+		return !signature_mechanism (mechanism);
+	case GATE_ENCRYPT:
+		/* Public-key encryption; a private or secret key is checked. */
+		return !(mechanism == CKM_RSA_PKCS || mechanism == CKM_RSA_PKCS_OAEP);
 	}
 	return true;
 }
@@ -235,6 +311,13 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 		 * no record: they are in the same slot). */
 		return CKR_OK;
 	}
+	if (use == GATE_DERIVE && !derive_mechanism_known (mechanism)) {
+		log_warning ("slot '%s': denied derive (mechanism 0x%lx%s%s): its parameters may name "
+		             "a second key, which a gated slot does not allow", s->slot->conf->name,
+		             (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
+		             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "");
+		return P11W_CKR_DENIED;
+	}
 	if (ungated_lookup (s->slot->id, key)) {
 		/* Found ungated recently, or made from an ungated key. */
 		if (ungated)
@@ -252,27 +335,14 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 		return P11W_CKR_DENIED;
 	}
 
-	switch (use) {
-	case GATE_READ_SECRET:
-		/* Public material is public; a sensitive attribute is refused by
-		 * the backend itself (CKR_ATTRIBUTE_SENSITIVE). */
-		if (f.klass == CKO_PUBLIC_KEY || f.klass == CKO_CERTIFICATE ||
-		    f.klass == CKO_DOMAIN_PARAMETERS)
-			return CKR_OK;
-		if (f.have_sensitive && f.sensitive == CK_TRUE)
-			return CKR_OK;
-		break;
-	case GATE_SIGN:
-	case GATE_SIGN_RECOVER:
-	case GATE_ENCRYPT:
-	case GATE_VERIFY:
-	case GATE_VERIFY_RECOVER:
-		if (f.klass != CKO_PRIVATE_KEY)
-			return CKR_OK;
-		break;
-	default:
-		break;
-	}
+	/* Public material is public, whatever is done with it. */
+	if (f.klass == CKO_PUBLIC_KEY || f.klass == CKO_CERTIFICATE ||
+	    f.klass == CKO_DOMAIN_PARAMETERS)
+		return CKR_OK;
+	/* A sensitive attribute is refused by the backend itself
+	 * (CKR_ATTRIBUTE_SENSITIVE). */
+	if (use == GATE_READ_SECRET && f.have_sensitive && f.sensitive == CK_TRUE)
+		return CKR_OK;
 
 	describe_key (&f, what, sizeof what);
 	if (!configured_gated (s, &f)) {
@@ -401,5 +471,31 @@ gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use
 		log_warning ("slot '%s': denied %s of key %s: the new label, id or class would move a "
 		             "gated key under an ungated name", s->slot->conf->name,
 		             gate_use_name (use), what);
+	return P11W_CKR_DENIED;
+}
+
+CK_RV
+gate_authorize_find (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	bool secret = false, public_class = false;
+
+	if (!s->slot->conf->gated)
+		return CKR_OK;
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (gate_is_secret_attribute (templ[i].type))
+			secret = true;
+		if (templ[i].type == CKA_CLASS && templ[i].pValue &&
+		    templ[i].ulValueLen == sizeof (CK_OBJECT_CLASS)) {
+			CK_OBJECT_CLASS c;
+			memcpy (&c, templ[i].pValue, sizeof c);
+			public_class = c == CKO_CERTIFICATE || c == CKO_PUBLIC_KEY ||
+			               c == CKO_DOMAIN_PARAMETERS;
+		}
+	}
+	if (!secret || public_class)
+		return CKR_OK;
+	log_warning ("slot '%s': denied find: the search template holds a secret attribute "
+	             "(a search by key value would test guesses of gated keys)",
+	             s->slot->conf->name);
 	return P11W_CKR_DENIED;
 }

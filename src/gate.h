@@ -17,6 +17,7 @@ enum gate_use {
 	GATE_UNWRAP,           /* C_UnwrapKey, the key is the unwrapping key */
 	GATE_DERIVE,           /* C_DeriveKey, the key is the base key */
 	GATE_WRAP,             /* C_WrapKey, the key is the one being wrapped */
+	GATE_WRAPPING,         /* C_WrapKey, the key is the wrapping key */
 	GATE_DIGEST_KEY,       /* C_DigestKey: a digest of the key's value */
 	GATE_READ_SECRET,      /* C_GetAttributeValue of a secret attribute */
 	GATE_SIGN,             /* C_SignInit */
@@ -72,6 +73,14 @@ void gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session);
 void gate_reset (bool after_fork);
 /* Settings from the configuration (gate-cache-ms), at C_Initialize. */
 void gate_configure (const struct conf *conf);
+
+/*
+ * May a search use this template?  In a gated slot, a template holding a
+ * secret attribute (CKA_VALUE...) is refused unless its CKA_CLASS is a
+ * public one (certificates are found by their DER value): matching keys
+ * against guesses of their value would be an oracle.
+ */
+CK_RV gate_authorize_find (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count);
 
 /* True for attribute types that hold secret key material. */
 bool gate_is_secret_attribute (CK_ATTRIBUTE_TYPE type);

@@ -314,7 +314,7 @@ token_slot (CK_SLOT_ID id, struct slot **out)
 	if (!slot)
 		return CKR_SLOT_ID_INVALID;
 	pthread_mutex_lock (&slot->lock);
-	rv = slot->backend.ops->bind_token (&slot->backend);
+	rv = slot_bind (slot);
 	pthread_mutex_unlock (&slot->lock);
 	if (rv != CKR_OK)
 		return CKR_TOKEN_NOT_PRESENT;
@@ -530,9 +530,9 @@ abort_backend_op (struct session *s, unsigned int op)
 	}
 	/* Output lands in a buffer large enough that no call can ask for more;
 	 * what lands there is cleansed and dropped. */
+	/* From the secure heap when the host set one up, the ordinary heap
+	 * otherwise; OPENSSL_secure_clear_free releases either. */
 	big = OPENSSL_secure_malloc (big_len);
-	if (!big)
-		big = malloc (big_len);
 	if (!big)
 		return;
 #define END_WITH(call) \
@@ -567,11 +567,7 @@ abort_backend_op (struct session *s, unsigned int op)
 		break;
 	}
 #undef END_WITH
-	OPENSSL_cleanse (big, big_len);
-	if (CRYPTO_secure_allocated (big))
-		OPENSSL_secure_free (big);
-	else
-		free (big);
+	OPENSSL_secure_clear_free (big, big_len);
 }
 
 static void
@@ -950,6 +946,8 @@ sys_C_FindObjectsInit (CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULON
 		rv = CKR_ARGUMENTS_BAD;
 	} else if (s->ops & OP_FIND) {
 		rv = CKR_OPERATION_ACTIVE;
+	} else if ((rv = gate_authorize_find (s, templ, count)) != CKR_OK) {
+		/* A search by a secret value is an equality oracle on keys. */
 	} else {
 		rv = BACKEND (s)->C_FindObjectsInit (s->bs, templ, count);
 		if (rv == CKR_OPERATION_ACTIVE) {
@@ -1409,6 +1407,11 @@ sys_C_WrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_H
 		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
 		goto out;
 	}
+	/* Wrapping under a gated secret key is encryption under it. */
+	rv = gate_authorize (s, wrapping, GATE_WRAPPING, mechanism->mechanism,
+	                     CKR_WRAPPING_KEY_HANDLE_INVALID, NULL);
+	if (rv != CKR_OK)
+		goto out;
 	/* The key leaving the token wrapped is the one the gate guards. */
 	rv = gate_authorize (s, key, GATE_WRAP, mechanism->mechanism, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)

@@ -5,6 +5,8 @@
 #include "log.h"
 #include "token-state.h"
 
+#include <openssl/crypto.h>
+
 #include <p11-warden/p11-warden.h>
 
 #include <stdio.h>
@@ -13,6 +15,42 @@
 
 static struct slot *slots;
 static CK_ULONG n_slots;
+/* Serialises binding, so that two slots never bind the same token. */
+static pthread_mutex_t bind_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Bind @slot's backend token, unless another slot fronts it already: a
+ * PKCS#11 login is per application and token, so two slots over one token
+ * would share the backend login (a login to one would log the other in,
+ * with its own gating).  Called with @slot->lock held, or during
+ * C_Initialize.
+ */
+CK_RV
+slot_bind (struct slot *slot)
+{
+	CK_RV rv;
+
+	if (slot->backend.bound)
+		return CKR_OK;
+	pthread_mutex_lock (&bind_lock);
+	rv = slot->backend.ops->bind_token (&slot->backend);
+	if (rv == CKR_OK) {
+		for (CK_ULONG i = 0; i < n_slots; i++) {
+			struct slot *o = &slots[i];
+			if (o == slot || !o->backend.bound || o->backend.fl != slot->backend.fl ||
+			    o->backend.slot_id != slot->backend.slot_id)
+				continue;
+			log_error ("slot '%s': its backend token is already fronted by slot '%s'; two "
+			           "slots over one token would share its login: the slot shows no token",
+			           slot->conf->name, o->conf->name);
+			slot->backend.bound = false;
+			rv = CKR_TOKEN_NOT_PRESENT;
+			break;
+		}
+	}
+	pthread_mutex_unlock (&bind_lock);
+	return rv;
+}
 
 static void
 pad (CK_UTF8CHAR *dst, size_t len, const char *src)
@@ -54,7 +92,7 @@ slots_open (const struct conf *conf, char *err, size_t errlen)
 			return rv;
 		}
 		/* A token that is absent now is looked for again later. */
-		(void)s->backend.ops->bind_token (&s->backend);
+		(void)slot_bind (s);
 		if (token_state_read (conf->state_dir, s->conf->name, &st) == CKR_OK && st.initialized)
 			memcpy (s->label, st.label, sizeof s->label);
 		else
@@ -107,7 +145,7 @@ slot_info (struct slot *slot, CK_SLOT_INFO *info)
 	pad (info->slotDescription, sizeof info->slotDescription, desc);
 	pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
 	pthread_mutex_lock (&slot->lock);
-	if (slot->backend.ops->bind_token (&slot->backend) == CKR_OK)
+	if (slot_bind (slot) == CKR_OK)
 		info->flags |= CKF_TOKEN_PRESENT;
 	pthread_mutex_unlock (&slot->lock);
 	info->flags |= CKF_HW_SLOT;
@@ -152,7 +190,7 @@ slot_token_info (struct slot *slot, CK_TOKEN_INFO *info)
 	CK_RV rv;
 
 	pthread_mutex_lock (&slot->lock);
-	rv = slot->backend.ops->bind_token (&slot->backend);
+	rv = slot_bind (slot);
 	pthread_mutex_unlock (&slot->lock);
 	if (rv != CKR_OK)
 		return CKR_TOKEN_NOT_PRESENT;
@@ -182,7 +220,7 @@ slot_token_info (struct slot *slot, CK_TOKEN_INFO *info)
 		info->flags |= bti.flags & (CKF_RNG | CKF_WRITE_PROTECTED);
 		info->hardwareVersion = bti.hardwareVersion;
 	}
-	memset (&st, 0, sizeof st);
+	OPENSSL_cleanse (&st, sizeof st);
 
 	pthread_mutex_lock (&slot->lock);
 	info->ulSessionCount = slot->n_sessions;
@@ -271,21 +309,27 @@ check_pin_arg (CK_UTF8CHAR_PTR pin, CK_ULONG len)
 }
 
 /*
- * Check @pin against @hash with the lockout counter @failures; the caller
- * holds the state file lock and stores the state afterwards.
+ * Check @pin against @hash with the lockout counter @failures (a field of
+ * @st); the caller holds the state file lock @f.
  */
 static CK_RV
-check_pin_counted (const struct conf *g, const char *hash, unsigned int *failures,
-                   CK_UTF8CHAR_PTR pin, CK_ULONG len)
+check_pin_counted (const struct conf *g, struct token_state_file *f, struct token_state *st,
+                   const char *hash, unsigned int *failures, CK_UTF8CHAR_PTR pin, CK_ULONG len)
 {
 	if (g->pin_max_failures && *failures >= g->pin_max_failures)
 		return CKR_PIN_LOCKED;
-	if (!pin_verify (pin, len, hash)) {
-		(*failures)++;
-		return CKR_PIN_INCORRECT;
+	/* The attempt is counted, durably, before it is made: if the count
+	 * cannot be written, no attempt is made at all (otherwise whoever can
+	 * make the write fail would get unlimited guesses). */
+	(*failures)++;
+	if (token_state_store (f, st) != CKR_OK) {
+		(*failures)--;
+		return CKR_DEVICE_ERROR;
 	}
+	if (!pin_verify (pin, len, hash))
+		return CKR_PIN_INCORRECT;
 	*failures = 0;
-	return CKR_OK;
+	return token_state_store (f, st) == CKR_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
 CK_RV
@@ -311,13 +355,9 @@ slot_init_token (struct slot *slot, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CH
 		goto out_unlocked;
 	if (st.initialized) {
 		/* Re-initialisation needs the current SO PIN. */
-		unsigned int before = st.so_failures;
-		rv = check_pin_counted (g, st.so_pin, &st.so_failures, pin, len);
-		if (rv != CKR_OK) {
-			if (st.so_failures != before)
-				token_state_store (&f, &st);
+		rv = check_pin_counted (g, &f, &st, st.so_pin, &st.so_failures, pin, len);
+		if (rv != CKR_OK)
 			goto out;
-		}
 	} else {
 		rv = pin_hash (pin, len, g->pin_kdf_iterations, st.so_pin);
 		if (rv != CKR_OK)
@@ -338,7 +378,7 @@ out:
 	token_state_close (&f);
 out_unlocked:
 	pthread_mutex_unlock (&slot->lock);
-	memset (&st, 0, sizeof st);
+	OPENSSL_cleanse (&st, sizeof st);
 	return rv;
 }
 
@@ -375,7 +415,7 @@ slot_init_pin (struct slot *slot, CK_FLAGS session_flags, CK_UTF8CHAR_PTR pin, C
 		log_info ("slot '%s': user PIN set by the SO", slot->conf->name);
 out_unlocked:
 	pthread_mutex_unlock (&slot->lock);
-	memset (&st, 0, sizeof st);
+	OPENSSL_cleanse (&st, sizeof st);
 	return rv;
 }
 
@@ -388,7 +428,7 @@ slot_set_pin (struct slot *slot, CK_FLAGS session_flags, CK_UTF8CHAR_PTR old_pin
 	struct token_state st;
 	bool so;
 	char *hash;
-	unsigned int *failures, before;
+	unsigned int *failures;
 	CK_RV rv;
 
 	if (!old_pin || !new_pin)
@@ -416,19 +456,18 @@ slot_set_pin (struct slot *slot, CK_FLAGS session_flags, CK_UTF8CHAR_PTR old_pin
 		rv = CKR_USER_PIN_NOT_INITIALIZED;
 		goto out;
 	}
-	before = *failures;
-	rv = check_pin_counted (g, hash, failures, old_pin, old_len);
+	rv = check_pin_counted (g, &f, &st, hash, failures, old_pin, old_len);
 	if (rv == CKR_OK)
 		rv = pin_hash (new_pin, new_len, g->pin_kdf_iterations, hash);
-	if (rv == CKR_OK || *failures != before)
-		token_state_store (&f, &st);
+	if (rv == CKR_OK)
+		rv = token_state_store (&f, &st);
 	if (rv == CKR_OK)
 		log_info ("slot '%s': %s PIN changed", slot->conf->name, so ? "SO" : "user");
 out:
 	token_state_close (&f);
 out_unlocked:
 	pthread_mutex_unlock (&slot->lock);
-	memset (&st, 0, sizeof st);
+	OPENSSL_cleanse (&st, sizeof st);
 	return rv;
 }
 
@@ -439,7 +478,7 @@ slot_login (struct slot *slot, CK_SESSION_HANDLE backend_session, CK_USER_TYPE t
 	const struct conf *g = slot->global;
 	struct token_state_file f;
 	struct token_state st;
-	unsigned int *failures, before;
+	unsigned int *failures;
 	const char *hash;
 	CK_RV rv;
 
@@ -476,10 +515,7 @@ slot_login (struct slot *slot, CK_SESSION_HANDLE backend_session, CK_USER_TYPE t
 		rv = CKR_USER_PIN_NOT_INITIALIZED;
 		goto out;
 	}
-	before = *failures;
-	rv = check_pin_counted (g, hash, failures, pin, len);
-	if (*failures != before && token_state_store (&f, &st) != CKR_OK && rv == CKR_OK)
-		rv = CKR_DEVICE_ERROR; /* a lockout counter we cannot reset: fail closed */
+	rv = check_pin_counted (g, &f, &st, hash, failures, pin, len);
 	if (rv == CKR_PIN_INCORRECT)
 		log_warning ("slot '%s': wrong %s PIN (%u consecutive failure%s)", slot->conf->name,
 		             type == CKU_SO ? "SO" : "user", *failures, *failures == 1 ? "" : "s");
@@ -500,7 +536,7 @@ out:
 	token_state_close (&f);
 out_unlocked:
 	pthread_mutex_unlock (&slot->lock);
-	memset (&st, 0, sizeof st);
+	OPENSSL_cleanse (&st, sizeof st);
 	return rv;
 }
 

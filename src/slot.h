@@ -39,6 +39,8 @@ void slots_close (void);
 void slots_abandon (void);
 
 CK_ULONG slots_count (void);
+/* Bind the slot's backend token (see slot.c); with slot->lock held. */
+CK_RV slot_bind (struct slot *slot);
 struct slot *slot_get (CK_SLOT_ID id);
 
 void slot_info (struct slot *slot, CK_SLOT_INFO *info);

@@ -293,7 +293,10 @@ token_state_store (struct token_state_file *f, const struct token_state *st)
 		goto out;
 	}
 	snprintf (tmp, strlen (f->path) + sizeof ".tmp", "%s.tmp", f->path);
-	fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* A fresh file: never truncate or follow what may have been planted at
+	 * the temporary name (a link to another file). */
+	(void)unlink (tmp);
+	fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		goto out;
 	if (write (fd, buf, (size_t)n) != n || fsync (fd) != 0) {

@@ -170,6 +170,16 @@ run env P11_WARDEN_CONF="$W/bad/no-token" pkcs11-tool --module "$P11W_MODULE" --
 t "... and C_GetTokenInfo does not claim a token" not_in_out 'token label'
 t "... without crashing" no_crash
 
+# Two slots over one backend token would share its login (a login to one logs
+# the other in): the second one is shown without a token.
+{ module_section; slot_section first; slot_section second "$BACKEND_LABEL;model=SoftHSM%20v2"; } >bad/same-token
+run env P11_WARDEN_CONF="$W/bad/same-token" "${L[@]}"
+t "two slots over one backend token: C_Initialize succeeds" in_out 'p11-warden slot second'
+t "... the second slot has no token" in_out '^ +\(empty\)$'
+t "... and the module says why" in_err "slot 'second': its backend token is already fronted by slot 'first'"
+run env P11_WARDEN_CONF="$W/bad/same-token" pkcs11-tool --module "$P11W_MODULE" --slot 1 -O
+t "... C_OpenSession on it fails with CKR_TOKEN_NOT_PRESENT" in_err 'C_OpenSession failed: rv = CKR_TOKEN_NOT_PRESENT \(0xe0\)'
+
 # ---------------------------------------------------------------- no configuration at all
 # With P11_WARDEN_CONF unset the module reads its default path and, when
 # there is no file there, presents no slots.  If the machine has a file at

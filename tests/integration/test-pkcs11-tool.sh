@@ -207,18 +207,28 @@ t "reading the ungated AES key's value works" succeeded
 run "${U[@]}" --decrypt -m RSA-PKCS --id 02 -i wrapped05 -o unwrapped05
 t "... the wrapped blob decrypts (ungated RSA key) to the key's value" same_file unwrapped05 aes05
 run "${U[@]}" --wrap -m AES-KEY-WRAP --id 04 --application-id 05 -o wrapped05-by-gated
-t "the gated AES key may wrap (encrypt) another, ungated key" succeeded
+t "wrapping under the gated AES key is refused (wrapping is encryption under it)" \
+	in_err 'C_WrapKey failed: rv = .*\(0x200\)'
+t "... logged as a denied wrap-with" denial_logged wrap-with aes-gated 0x2109
+t "... nothing written" empty_or_absent wrapped05-by-gated
 
 # ---------------------------------------------------------------- symmetric keys
-run "${U[@]}" --encrypt -m AES-CBC-PAD --iv $IV --id 04 -i msg -o ct04
-t "encrypt with the gated AES key works (encryption is not gated)" succeeded
-t "... and produced ciphertext" test -s ct04
+# Any use of a gated secret key is a release path: in CTR, GCM, OFB or CFB
+# mode encrypting a ciphertext decrypts it, and ECB/CBC/CMAC give the block
+# function.
+run "${U[@]}" --encrypt -m AES-CBC-PAD --iv $IV --id 04 -i msg -o ct04e
+t "encrypt with the gated AES key is refused (an encryption oracle is a decryption oracle)" \
+	in_err 'C_EncryptInit failed: rv = .*\(0x200\)'
+t "... logged as a denied encrypt" denial_logged encrypt aes-gated 0x1085
+t "... no ciphertext" empty_or_absent ct04e
+head -c 48 /dev/urandom >ct04
 run "${U[@]}" --decrypt -m AES-CBC-PAD --iv $IV --id 04 -i ct04 -o pt04
 t "decrypt with the gated AES key fails cleanly" failed_cleanly
 t "... at C_DecryptInit with 0x200" in_err 'C_DecryptInit failed: rv = .*\(0x200\)'
 t "... logged with its reason" denial_logged decrypt aes-gated 0x1085
 t "... no plaintext" empty_or_absent pt04
-run "${U[@]}" --unwrap -m AES-KEY-WRAP --id 04 -i wrapped05-by-gated --key-type AES: \
+head -c 40 /dev/urandom >wrapped-blob
+run "${U[@]}" --unwrap -m AES-KEY-WRAP --id 04 -i wrapped-blob --key-type AES: \
 	--application-id 12 --application-label unwrapped-open
 t "unwrap with the gated AES key is refused (0x200)" in_err 'C_UnwrapKey failed: rv = .*\(0x200\)'
 t "... logged with its reason" denial_logged unwrap aes-gated 0x2109
@@ -291,5 +301,17 @@ run "${U[@]}" --sign -m SHA256-RSA-PKCS --id 01 -i msg -o sig01d
 t "the backend's keys survive re-initialisation (same signature)" same_file sig01d sig01
 run "${U[@]}" --decrypt -m RSA-PKCS --id 01 -i ct01 -o pt01b
 t "... and the gated key is still gated" denial_logged decrypt rsa-gated 0x1
+
+# ---------------------------------------------------------------- lockout fails closed
+# When the failure counter cannot be written, no PIN attempt is made at all
+# (else whoever can make the write fail would guess without limit).
+mkdir "$W/state/hsm.token.tmp"
+run "${T[@]}" --token-label "$WARDEN_LABEL" --login --pin 0000 -O
+t "state not writable: a wrong PIN is not tried (CKR_DEVICE_ERROR)" in_err 'rv = CKR_DEVICE_ERROR \(0x30\)'
+run "${T[@]}" --token-label "$WARDEN_LABEL" --login --pin "$WARDEN_PIN" -O
+t "... nor the right one" in_err 'rv = CKR_DEVICE_ERROR \(0x30\)'
+rmdir "$W/state/hsm.token.tmp"
+run "${T[@]}" --token-label "$WARDEN_LABEL" --login --pin "$WARDEN_PIN" -O
+t "... writable again: the right PIN logs in" succeeded
 
 done_testing

@@ -1582,8 +1582,53 @@ test_gate (void)
 	t_rv (F->C_WrapKey (s, &wrap, k.open_aes, k.open_aes_b, wrapped, &wrapped_len), CKR_OK,
 	      "ungated: C_WrapKey");
 	len = sizeof out;
-	t_rv (F->C_WrapKey (s, &wrap, k.gated_aes, k.open_aes_b, out, &len), CKR_OK,
-	      "gate: wrapping an ungated key under a gated one releases nothing, passes");
+	/* Wrapping under a gated key is encryption under it: an oracle. */
+	DENIED (F->C_WrapKey (s, &wrap, k.gated_aes, k.open_aes_b, out, &len),
+	        "C_WrapKey under a gated wrapping key");
+
+	/* Any use of a gated secret key can be an oracle: encrypting in CTR
+	 * mode decrypts, ECB and CMAC give the block function. */
+	{
+		CK_BYTE iv[16] = { 0 };
+		CK_MECHANISM ctr_m = { CKM_AES_CBC, iv, sizeof iv };
+		CK_MECHANISM ecb_m = { CKM_AES_ECB, NULL, 0 };
+		CK_MECHANISM cmac_m = { CKM_AES_CMAC, NULL, 0 };
+		CK_MECHANISM concat_m = { CKM_CONCATENATE_BASE_AND_KEY, &k.gated_aes,
+			                  sizeof k.gated_aes };
+		CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+		CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+		CK_ATTRIBUTE dt[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &gk, sizeof gk } };
+		DENIED (F->C_EncryptInit (s, &ctr_m, k.gated_aes), "C_EncryptInit (AES-CBC), gated key");
+		DENIED (F->C_EncryptInit (s, &ecb_m, k.gated_aes), "C_EncryptInit (AES-ECB), gated key");
+		DENIED (F->C_SignInit (s, &cmac_m, k.gated_aes), "C_SignInit (AES-CMAC), gated key");
+		DENIED (F->C_VerifyInit (s, &cmac_m, k.gated_aes), "C_VerifyInit (AES-CMAC), gated key");
+		t_rv (F->C_EncryptInit (s, &ecb_m, k.open_aes), CKR_OK, "ungated: C_EncryptInit (AES-ECB)");
+		t_rv (F->C_SessionCancel (s, CKF_ENCRYPT), CKR_OK, "C_SessionCancel (encrypt)");
+		/* A derivation whose parameters carry a second key is refused in a
+		 * gated slot, whatever the base key: the gate cannot see it. */
+		h = CK_INVALID_HANDLE;
+		DENIED (F->C_DeriveKey (s, &concat_m, k.open_aes, dt, 2, &h),
+		        "C_DeriveKey (CONCATENATE_BASE_AND_KEY), gated key in the parameters");
+		t_ok (h == CK_INVALID_HANDLE, "gate: ... and no key was made");
+	}
+
+	/* Searching by a secret value would test guesses of gated keys; a
+	 * certificate or public key may be found by its value. */
+	{
+		CK_BYTE guess[32] = { 0 };
+		CK_OBJECT_CLASS sk = CKO_SECRET_KEY, cert = CKO_CERTIFICATE;
+		CK_ATTRIBUTE by_value[] = { { CKA_VALUE, guess, sizeof guess } };
+		CK_ATTRIBUTE key_by_value[] = { { CKA_CLASS, &sk, sizeof sk },
+			                        { CKA_VALUE, guess, sizeof guess } };
+		CK_ATTRIBUTE cert_by_value[] = { { CKA_CLASS, &cert, sizeof cert },
+			                         { CKA_VALUE, guess, sizeof guess } };
+		DENIED (F->C_FindObjectsInit (s, by_value, 1), "C_FindObjectsInit by CKA_VALUE");
+		DENIED (F->C_FindObjectsInit (s, key_by_value, 2),
+		        "C_FindObjectsInit of secret keys by CKA_VALUE");
+		t_rv (F->C_FindObjectsInit (s, cert_by_value, 2), CKR_OK,
+		      "gate: C_FindObjectsInit of certificates by CKA_VALUE passes");
+		t_rv (F->C_FindObjectsFinal (s), CKR_OK, "C_FindObjectsFinal");
+	}
 
 	/* Unwrapping: the unwrapping key is the one guarded; nothing is made. */
 	DENIED (unwrap_aes (s, &wrap, k.gated_aes, wrapped, wrapped_len, &h),

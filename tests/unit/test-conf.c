@@ -170,6 +170,9 @@ test_rejections (void **state)
 	expect_error ("[slot:a]\ntoken = https://example.com\n", 2, "not a valid PKCS#11 URI");
 	expect_error ("[slot:a]\ntoken = pkcs11:token=x;colour=blue\n", 2, "does not know");
 	expect_error (SLOT_OK ("a") "ungated = pkcs11:object=%zz\n", 6, "not a valid PKCS#11 URI");
+	expect_error ("[slot:a]\ntoken = pkcs11:token=x?pin-value=1234\n", 2, "holds a PIN");
+	expect_error (SLOT_OK ("a") "ungated = pkcs11:object=k?module-path=/x.so\n", 6,
+	              "names a module");
 	expect_error ("[slot:a b]\nbackend = pkcs11\n", 2, "invalid slot name");
 	expect_error ("[slot:]\nbackend = pkcs11\n", 2, "invalid slot name");
 	expect_error ("[slot:a]\nbackend = pkcs11\n[slot:b]\nbackend = pkcs11\n[slot:a]\n"
