@@ -48,29 +48,23 @@ static struct {
 static atomic_uint fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void
-atfork_prepare (void)
-{
-	pthread_mutex_lock (&gl.lock);
-}
-
-static void
-atfork_parent (void)
-{
-	pthread_mutex_unlock (&gl.lock);
-}
-
+/*
+ * In the child only: a new generation, and a fresh C_Initialize lock (the
+ * parent's may have been held by a thread that does not exist here).  No
+ * prepare handler takes the lock: a backend that forks inside its own
+ * C_Initialize, which runs under that lock, would deadlock on it.
+ */
 static void
 atfork_child (void)
 {
 	atomic_fetch_add (&fork_generation, 1);
-	pthread_mutex_unlock (&gl.lock);
+	pthread_mutex_init (&gl.lock, NULL);
 }
 
 static void
 register_atfork (void)
 {
-	pthread_atfork (atfork_prepare, atfork_parent, atfork_child);
+	pthread_atfork (NULL, NULL, atfork_child);
 }
 
 static inline bool

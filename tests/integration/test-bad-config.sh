@@ -180,6 +180,18 @@ t "... and the module says why" in_err "slot 'second': its backend token is alre
 run env P11_WARDEN_CONF="$W/bad/same-token" pkcs11-tool --module "$P11W_MODULE" --slot 1 -O
 t "... C_OpenSession on it fails with CKR_TOKEN_NOT_PRESENT" in_err 'C_OpenSession failed: rv = CKR_TOKEN_NOT_PRESENT \(0xe0\)'
 
+# A backend that forks in its C_Initialize (a helper process), which runs
+# under p11-warden's initialisation lock: the fork handlers must not take it.
+shim="$P11W_BUILDDIR/tests/module/.libs/slow-backend.so"
+if [ -e "$shim" ]; then
+	{ module_section; slot_section hsm "" "" "$shim"; } >bad/forking-backend
+	run env P11_WARDEN_CONF="$W/bad/forking-backend" SLOW_BACKEND_FORK_IN_INIT=1 "${L[@]}"
+	t "a backend that forks in C_Initialize: no deadlock, the slot is listed" in_out 'p11-warden slot hsm'
+	t "... cleanly" no_crash
+else
+	not_ok "the test backend $shim was not built"
+fi
+
 # ---------------------------------------------------------------- no configuration at all
 # With P11_WARDEN_CONF unset the module reads its default path and, when
 # there is no file there, presents no slots.  If the machine has a file at

@@ -7,6 +7,10 @@
  * p11-warden has passed the gate but not yet reached the backend, so that
  * another thread can be made to use the key inside it (test-gate-memory.c).
  *
+ * With SLOW_BACKEND_FORK_IN_INIT set, its C_Initialize also forks a child
+ * that exits at once, as a backend starting a helper process would (the
+ * module must not deadlock in its fork handlers: test-bad-config.sh).
+ *
  * Built as a libtool module for `make check` only; loaded by p11-warden
  * (through p11-kit) as the `module =` of a slot.
  */
@@ -19,7 +23,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SLOW_PREFIX "slow-"
 #define SLOW_BACKEND_MS 300
@@ -46,6 +52,19 @@ slow_C_SetAttributeValue (CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
 	return real->C_SetAttributeValue (session, object, templ, count);
 }
 
+static CK_RV
+fork_C_Initialize (CK_VOID_PTR args)
+{
+	if (getenv ("SLOW_BACKEND_FORK_IN_INIT")) {
+		pid_t pid = fork ();
+		if (pid == 0)
+			_exit (0);
+		if (pid > 0)
+			(void)waitpid (pid, NULL, 0);
+	}
+	return real->C_Initialize (args);
+}
+
 static CK_RV shim_C_GetFunctionList (CK_FUNCTION_LIST_PTR_PTR list);
 
 static void
@@ -66,6 +85,7 @@ load (void)
 	shim = *real;
 	shim.C_GetFunctionList = shim_C_GetFunctionList;
 	shim.C_SetAttributeValue = slow_C_SetAttributeValue;
+	shim.C_Initialize = fork_C_Initialize;
 }
 
 static CK_RV
