@@ -604,19 +604,23 @@ static CK_RV
 op_init (struct session *s, unsigned int op, enum gate_use use, init_fn fn,
          CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
 {
+	CK_MECHANISM m;
 	CK_RV rv;
 	if (!mechanism)
 		return CKR_ARGUMENTS_BAD;
 	if (s->ops & op)
 		return CKR_OPERATION_ACTIVE;
-	rv = gate_authorize (s, key, use, mechanism->mechanism, CKR_KEY_HANDLE_INVALID, NULL);
+	/* One copy of the mechanism: the backend gets the type the gate saw,
+	 * even if another thread rewrites the caller's structure meanwhile. */
+	m = *mechanism;
+	rv = gate_authorize (s, key, use, m.mechanism, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)
 		return rv;
-	rv = fn (s->bs, mechanism, key);
+	rv = fn (s->bs, &m, key);
 	if (rv == CKR_OPERATION_ACTIVE) {
 		/* The backend kept an operation the front had ended. */
 		abort_backend_op (s, op);
-		rv = fn (s->bs, mechanism, key);
+		rv = fn (s->bs, &m, key);
 	}
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID; /* 3.0, 5.x XInit: a key handle */
@@ -842,6 +846,7 @@ static CK_RV
 sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ,
                   CK_ULONG count, CK_OBJECT_HANDLE_PTR out)
 {
+	CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
 	BEGIN_SESSION (handle);
 	if (!template_ok (templ, count) || !out) {
 		rv = CKR_ARGUMENTS_BAD;
@@ -853,10 +858,13 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 		if (rv != CKR_OK)
 			goto out;
 	}
-	rv = BACKEND (s)->C_CopyObject (s->bs, object, templ, count, out);
-	/* A copy keeps the source's CKA_TOKEN unless the template says. */
-	if (rv == CKR_OK && gate_key_is_ungated (s, object))
-		gate_note_child (s, *out, template_token (templ, count) == 1 ? 1 : -1);
+	rv = BACKEND (s)->C_CopyObject (s->bs, object, templ, count, &made);
+	if (rv == CKR_OK) {
+		/* A copy keeps the source's CKA_TOKEN unless the template says. */
+		if (gate_key_is_ungated (s, object))
+			gate_note_child (s, made, template_token (templ, count) == 1 ? 1 : -1);
+		*out = made;
+	}
 out:
 	session_release (s);
 	return rv;
@@ -1392,25 +1400,27 @@ static CK_RV
 sys_C_WrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping,
                CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
+	CK_MECHANISM m;
 	BEGIN_SESSION (handle);
 	if (!mechanism || !out_len) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
+	m = *mechanism; /* what the gate sees is what the backend gets */
 	if (!object_exists (s, wrapping)) {
 		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
 		goto out;
 	}
 	/* Wrapping under a gated secret key is encryption under it. */
-	rv = gate_authorize (s, wrapping, GATE_WRAPPING, mechanism->mechanism,
+	rv = gate_authorize (s, wrapping, GATE_WRAPPING, m.mechanism,
 	                     CKR_WRAPPING_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)
 		goto out;
 	/* The key leaving the token wrapped is the one the gate guards. */
-	rv = gate_authorize (s, key, GATE_WRAP, mechanism->mechanism, CKR_KEY_HANDLE_INVALID, NULL);
+	rv = gate_authorize (s, key, GATE_WRAP, m.mechanism, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)
 		goto out;
-	rv = BACKEND (s)->C_WrapKey (s->bs, mechanism, wrapping, key, out, out_len);
+	rv = BACKEND (s)->C_WrapKey (s->bs, &m, wrapping, key, out, out_len);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
 out:
@@ -1424,17 +1434,19 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
                  CK_OBJECT_HANDLE_PTR key)
 {
 	CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+	CK_MECHANISM m;
 	bool ungated = false;
 	BEGIN_SESSION (handle);
 	if (!mechanism || !wrapped || !template_ok (templ, count) || !key) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	rv = gate_authorize (s, unwrapping, GATE_UNWRAP, mechanism->mechanism,
+	m = *mechanism;
+	rv = gate_authorize (s, unwrapping, GATE_UNWRAP, m.mechanism,
 	                     CKR_UNWRAPPING_KEY_HANDLE_INVALID, &ungated);
 	if (rv != CKR_OK)
 		goto out;
-	rv = BACKEND (s)->C_UnwrapKey (s->bs, mechanism, unwrapping, wrapped, wrapped_len, templ,
+	rv = BACKEND (s)->C_UnwrapKey (s->bs, &m, unwrapping, wrapped, wrapped_len, templ,
 	                               count, &made);
 	if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)
 		rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
@@ -1458,21 +1470,28 @@ static CK_RV
 sys_C_DeriveKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base,
                  CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
+	CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+	CK_MECHANISM m;
 	bool ungated = false;
 	BEGIN_SESSION (handle);
 	if (!mechanism || !template_ok (templ, count) || !key) {
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
-	rv = gate_authorize (s, base, GATE_DERIVE, mechanism->mechanism, CKR_KEY_HANDLE_INVALID,
+	m = *mechanism;
+	rv = gate_authorize (s, base, GATE_DERIVE, m.mechanism, CKR_KEY_HANDLE_INVALID,
 	                     &ungated);
 	if (rv != CKR_OK)
 		goto out;
-	rv = BACKEND (s)->C_DeriveKey (s->bs, mechanism, base, templ, count, key);
+	rv = BACKEND (s)->C_DeriveKey (s->bs, &m, base, templ, count, &made);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_KEY_HANDLE_INVALID;
-	if (rv == CKR_OK && ungated)
-		gate_note_child (s, *key, template_token (templ, count));
+	if (rv == CKR_OK) {
+		/* Recorded from our own copy of the handle, not the caller's. */
+		if (ungated)
+			gate_note_child (s, made, template_token (templ, count));
+		*key = made;
+	}
 out:
 	session_release (s);
 	return rv;

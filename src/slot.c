@@ -550,11 +550,16 @@ slot_logout (struct slot *slot, CK_SESSION_HANDLE backend_session)
 	} else {
 		if (slot->login == CKU_USER) {
 			CK_RV brv = slot->backend.fl->C_Logout (backend_session);
-			if (brv != CKR_OK && brv != CKR_USER_NOT_LOGGED_IN)
-				log_warning ("slot '%s': backend logout: 0x%lx", slot->conf->name,
-				             (unsigned long)brv);
+			if (brv != CKR_OK && brv != CKR_USER_NOT_LOGGED_IN) {
+				/* The backend is still logged in: saying otherwise would
+				 * let public sessions see private objects. */
+				log_warning ("slot '%s': backend logout failed: 0x%lx; still logged in",
+				             slot->conf->name, (unsigned long)brv);
+				rv = brv;
+			}
 		}
-		slot->login = SLOT_NOT_LOGGED_IN;
+		if (rv == CKR_OK)
+			slot->login = SLOT_NOT_LOGGED_IN;
 	}
 	pthread_mutex_unlock (&slot->lock);
 	return rv;
