@@ -79,6 +79,7 @@ slots_open (const struct conf *conf, char *err, size_t errlen)
 		s->global = conf;
 		s->login = SLOT_NOT_LOGGED_IN;
 		pthread_mutex_init (&s->lock, NULL);
+		pthread_mutex_init (&s->label_lock, NULL);
 		s->backend.ops = backend_ops_for (s->conf);
 		n_slots++;
 		if (!s->backend.ops) {
@@ -108,6 +109,7 @@ slots_close (void)
 		if (slots[i].backend.ops)
 			slots[i].backend.ops->close (&slots[i].backend);
 		pthread_mutex_destroy (&slots[i].lock);
+		pthread_mutex_destroy (&slots[i].label_lock);
 	}
 	free (slots);
 	slots = NULL;
@@ -173,9 +175,9 @@ void
 slot_match_info (struct slot *slot, CK_TOKEN_INFO *info)
 {
 	memset (info, 0, sizeof *info);
-	pthread_mutex_lock (&slot->lock);
+	pthread_mutex_lock (&slot->label_lock);
 	memcpy (info->label, slot->label, sizeof info->label);
-	pthread_mutex_unlock (&slot->lock);
+	pthread_mutex_unlock (&slot->label_lock);
 	pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
 	pad (info->model, sizeof info->model, slot->backend.ops->name);
 	pad (info->serialNumber, sizeof info->serialNumber, slot->conf->name);
@@ -203,9 +205,9 @@ slot_token_info (struct slot *slot, CK_TOKEN_INFO *info)
 	slot_match_info (slot, info);
 	if (st.initialized) {
 		memcpy (info->label, st.label, sizeof info->label);
-		pthread_mutex_lock (&slot->lock);
+		pthread_mutex_lock (&slot->label_lock);
 		memcpy (slot->label, st.label, sizeof slot->label);
-		pthread_mutex_unlock (&slot->lock);
+		pthread_mutex_unlock (&slot->label_lock);
 	}
 	info->flags = CKF_LOGIN_REQUIRED;
 	if (st.initialized)
@@ -371,7 +373,9 @@ slot_init_token (struct slot *slot, CK_UTF8CHAR_PTR pin, CK_ULONG len, CK_UTF8CH
 	st.so_failures = 0;
 	rv = token_state_store (&f, &st);
 	if (rv == CKR_OK) {
+		pthread_mutex_lock (&slot->label_lock);
 		memcpy (slot->label, st.label, sizeof slot->label);
+		pthread_mutex_unlock (&slot->label_lock);
 		log_info ("slot '%s': token initialised", slot->conf->name);
 	}
 out:

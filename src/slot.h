@@ -27,7 +27,10 @@ struct slot {
 	CK_USER_TYPE login;         /* CKU_USER, CKU_SO or SLOT_NOT_LOGGED_IN */
 	CK_ULONG n_sessions;
 	CK_ULONG n_rw_sessions;
-	CK_UTF8CHAR label[32];      /* the token label, for URI matching */
+	/* The token label, for URI matching: under its own lock, so that the
+	 * gate never waits behind a login's slow PIN hashing. */
+	pthread_mutex_t label_lock;
+	CK_UTF8CHAR label[32];
 };
 
 /* Build the slots of @conf and open their backends.  On failure @err says

@@ -14,9 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATE_MAX_SIZE 8192
+/* How long a login waits for another process's hold on the state lock. */
+static unsigned int lock_wait_ms = 10000;
+
+void
+token_state_set_lock_wait (unsigned int ms)
+{
+	lock_wait_ms = ms;
+}
 #define SALT_LEN 16
 #define HASH_LEN 32
 
@@ -252,12 +261,20 @@ token_state_open (const char *dir, const char *slot, bool create, struct token_s
 	 * and would stay held for as long as the child lives).  Threads of one
 	 * process are serialised by the slot lock, which every caller holds. */
 	{
+		/* Bounded: a process that holds the lock for ever (or anyone who
+		 * can open the lock file) must not freeze logins everywhere. */
 		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-		while (fcntl (f->lock_fd, F_SETLKW, &fl) != 0) {
-			if (errno != EINTR) {
+		struct timespec pause = { 0, 10 * 1000 * 1000 };
+		int tries = (int)(lock_wait_ms / 10) + 1;
+		while (fcntl (f->lock_fd, F_SETLK, &fl) != 0) {
+			if ((errno != EACCES && errno != EAGAIN && errno != EINTR) || --tries <= 0) {
+				log_error ("state lock %s: %s", f->lock_path,
+				           tries <= 0 ? "held by another process for too long"
+				                      : strerror (errno));
 				rv = CKR_DEVICE_ERROR;
 				goto fail;
 			}
+			nanosleep (&pause, NULL);
 		}
 	}
 	rv = read_state (f->path, st);

@@ -39,6 +39,9 @@ struct token_state_file {
  * lock), since closing any descriptor of the lock file releases it. */
 CK_RV token_state_open (const char *dir, const char *slot, bool create,
                         struct token_state_file *f, struct token_state *st);
+/* For tests: how long token_state_open waits for the lock (default 10 s);
+ * it fails with CKR_DEVICE_ERROR after that. */
+void token_state_set_lock_wait (unsigned int ms);
 /* Write @st atomically (temporary file, fsync, rename). */
 CK_RV token_state_store (struct token_state_file *f, const struct token_state *st);
 /* Unlock and release. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +203,45 @@ test_lock (void **state)
 	close (fds[0]);
 }
 
+/* A process that keeps the lock does not freeze others: they give up with
+ * CKR_DEVICE_ERROR after the configured wait. */
+static void
+test_lock_bounded (void **state)
+{
+	struct token_state_file f;
+	struct token_state st;
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal (pipe (fds), 0);
+	pid = fork ();
+	assert_true (pid >= 0);
+	if (pid == 0) {
+		struct token_state_file g;
+		struct token_state s2;
+		close (fds[0]);
+		if (token_state_open (sdir, "s4", true, &g, &s2) != CKR_OK)
+			_exit (2);
+		if (write (fds[1], "x", 1) != 1)
+			_exit (3);
+		sleep (3); /* hold it */
+		token_state_close (&g);
+		_exit (0);
+	}
+	close (fds[1]);
+	assert_int_equal (read (fds[0], &c, 1), 1);
+	token_state_set_lock_wait (200);
+	assert_int_equal (token_state_open (sdir, "s4", true, &f, &st), CKR_DEVICE_ERROR);
+	token_state_set_lock_wait (10000);
+	kill (pid, SIGKILL);
+	waitpid (pid, NULL, 0);
+	close (fds[0]);
+	/* Released with its holder: the lock is available again. */
+	assert_int_equal (token_state_open (sdir, "s4", true, &f, &st), CKR_OK);
+	token_state_close (&f);
+}
+
 int
 main (void)
 {
@@ -211,6 +251,7 @@ main (void)
 		cmocka_unit_test (test_store_load),
 		cmocka_unit_test (test_damaged),
 		cmocka_unit_test (test_lock),
+		cmocka_unit_test (test_lock_bounded),
 	};
 	return cmocka_run_group_tests (tests, setup, teardown);
 }
