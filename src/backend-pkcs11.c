@@ -13,7 +13,9 @@
 #include "backend.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -132,6 +134,87 @@ module_release (CK_FUNCTION_LIST *fl)
 	free (m);
 }
 
+#ifndef P11W_P11KIT_MODULE_CONFIGS
+#define P11W_P11KIT_MODULE_CONFIGS "/usr/share/p11-kit/modules"
+#endif
+#ifndef P11W_P11KIT_MODULE_PATH
+#define P11W_P11KIT_MODULE_PATH "/usr/lib/x86_64-linux-gnu/pkcs11"
+#endif
+
+/* Does the p11-kit registration @path (a .module file) load @module for
+ * applications that use p11-kit-proxy?  Only its `module:`, `enable-in:`
+ * and `disable-in:` lines matter here. */
+static bool
+registration_loads (const char *path, const char *module)
+{
+	char line[512], target[PATH_MAX];
+	bool loads = false, proxy_excluded = false;
+	FILE *f = fopen (path, "re");
+
+	if (!f)
+		return false;
+	for (int n = 0; n < 1000 && fgets (line, sizeof line, f); n++) {
+		char *v = strchr (line, ':');
+		if (!v || line[0] == '#')
+			continue;
+		*v++ = '\0';
+		v += strspn (v, " \t");
+		v[strcspn (v, " \t\r\n")] = '\0';
+		if (!strcmp (line, "module")) {
+			char resolved[PATH_MAX];
+			if (v[0] == '/')
+				snprintf (target, sizeof target, "%s", v);
+			else
+				snprintf (target, sizeof target, "%s/%s", P11W_P11KIT_MODULE_PATH, v);
+			loads = realpath (target, resolved) && !strcmp (resolved, module);
+		} else if (!strcmp (line, "disable-in") && strstr (v, "p11-kit-proxy")) {
+			proxy_excluded = true;
+		} else if (!strcmp (line, "enable-in") && !strstr (v, "p11-kit-proxy")) {
+			proxy_excluded = true;
+		}
+	}
+	fclose (f);
+	return loads && !proxy_excluded;
+}
+
+/*
+ * A PKCS#11 login is per application and token: once p11-warden has logged
+ * the backend token in, any other way the application reaches the same
+ * module (p11-kit-proxy loading the system registry, for one) uses the
+ * token logged in, past the gate.  Warn when the system registry offers
+ * the backend module to p11-kit-proxy.
+ */
+static void
+warn_if_registered (const struct conf_slot *conf)
+{
+	static const char *const dirs[] = { P11W_P11KIT_MODULE_CONFIGS, "/etc/pkcs11/modules" };
+	char module[PATH_MAX];
+
+	if (!realpath (conf->module, module))
+		return;
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		DIR *d = opendir (dirs[i]);
+		struct dirent *e;
+		if (!d)
+			continue;
+		while ((e = readdir (d))) {
+			char path[PATH_MAX];
+			size_t n = strlen (e->d_name);
+			if (n < 8 || strcmp (e->d_name + n - 7, ".module") != 0)
+				continue;
+			snprintf (path, sizeof path, "%s/%s", dirs[i], e->d_name);
+			if (registration_loads (path, module))
+				log_warning ("slot '%s': the backend module %s is also registered with "
+				             "p11-kit (%s): applications that use p11-kit-proxy can reach "
+				             "its token directly, logged in by p11-warden, past the gate; "
+				             "add 'disable-in: p11-kit-proxy' there, or run p11-warden as "
+				             "a custody service (p11-kit server)", conf->name, conf->module,
+				             path);
+		}
+		closedir (d);
+	}
+}
+
 static CK_RV
 pkcs11_open (struct backend *b, const struct conf_slot *conf, char *err, size_t errlen)
 {
@@ -168,6 +251,7 @@ pkcs11_open (struct backend *b, const struct conf_slot *conf, char *err, size_t 
 		return CKR_GENERAL_ERROR;
 	}
 	b->priv = m;
+	warn_if_registered (conf);
 	return CKR_OK;
 }
 

@@ -44,6 +44,13 @@ says() { in_err "^p11-warden: error: C_Initialize failed: $1"; }
 run env P11_WARDEN_CONF="$W/bad/good" "${L[@]}"
 t "the reference configuration initialises" succeeded
 t "... and shows its slot" in_out 'p11-warden slot hsm'
+# Debian's softhsm2 package registers SoftHSM with p11-kit: an application
+# using p11-kit-proxy could reach the backend token that p11-warden logs in.
+reg=/usr/share/p11-kit/modules/softhsm2.module
+if [ -e "$reg" ] && ! grep -qE '^(disable-in|enable-in):' "$reg"; then
+	t "... and warns that the backend module is also registered with p11-kit" \
+		in_err "slot 'hsm': the backend module .* is also registered with p11-kit \\($reg\\)"
+fi
 
 # ---------------------------------------------------------------- the file
 run env P11_WARDEN_CONF="$W/bad/nonexistent.conf" "${L[@]}"
