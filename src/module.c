@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "gate.h"
+#include "handles.h"
 #include "log.h"
 #include "pkcs11.h"
 #include "session.h"
@@ -91,6 +92,9 @@ module_ready (void)
 
 #define BACKEND(s) ((s)->slot->backend.fl)
 
+/* Was @h handed out by this session's slot (handles.h)? */
+#define KNOWN(s, h) handles_known ((s)->slot->id, (h))
+
 /* ------------------------------------------------------------ general */
 
 static CK_RV
@@ -130,6 +134,7 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 		/* A child initialising again: forget the parent's state. */
 		sessions_abandon ();
 		gate_reset (true);
+		handles_reset (true);
 		slots_abandon ();
 		memset (&gl.conf, 0, sizeof gl.conf);
 		atomic_store (&gl.initialized, false);
@@ -195,6 +200,7 @@ sys_C_Finalize (CK_VOID_PTR reserved)
 		sessions_close_all ();
 		slots_close ();
 		gate_reset (false);
+		handles_reset (false);
 		conf_free (&gl.conf);
 	}
 	pthread_mutex_unlock (&gl.lock);
@@ -613,6 +619,8 @@ op_init (struct session *s, unsigned int op, enum gate_use use, init_fn fn,
 	/* One copy of the mechanism: the backend gets the type the gate saw,
 	 * even if another thread rewrites the caller's structure meanwhile. */
 	m = *mechanism;
+	if (!KNOWN (s, key))
+		return CKR_KEY_HANDLE_INVALID;
 	rv = gate_authorize (s, key, use, m.mechanism, CKR_KEY_HANDLE_INVALID, NULL);
 	if (rv != CKR_OK)
 		return rv;
@@ -699,6 +707,19 @@ op_final (struct session *s, unsigned int op, final_fn fn, CK_BYTE_PTR out, CK_U
 }
 
 /* ------------------------------------------------------------ objects */
+
+/* Give the application a handle the backend made: recorded as this slot's
+ * first (an object the front cannot record is destroyed, never leaked). */
+static CK_RV
+hand_out (struct session *s, CK_OBJECT_HANDLE made, CK_OBJECT_HANDLE_PTR out)
+{
+	if (!handles_add (s->slot->id, made)) {
+		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
+		return CKR_DEVICE_MEMORY;
+	}
+	*out = made;
+	return CKR_OK;
+}
 
 static bool
 template_ok (CK_ATTRIBUTE_PTR templ, CK_ULONG count)
@@ -834,9 +855,12 @@ sys_C_CreateObject (CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG c
 	if (!template_ok (templ, count) || !out) {
 		rv = CKR_ARGUMENTS_BAD;
 	} else {
-		rv = BACKEND (s)->C_CreateObject (s->bs, templ, count, out);
+		CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+		rv = BACKEND (s)->C_CreateObject (s->bs, templ, count, &made);
 		if (template_refused (rv))
 			sweep_unfinished_keys (s, templ, count);
+		if (rv == CKR_OK)
+			rv = hand_out (s, made, out);
 	}
 	session_release (s);
 	return rv;
@@ -852,6 +876,10 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 		rv = CKR_ARGUMENTS_BAD;
 		goto out;
 	}
+	if (!KNOWN (s, object)) {
+		rv = CKR_OBJECT_HANDLE_INVALID;
+		goto out;
+	}
 	/* A copy under another name could fall outside the gate. */
 	if (template_names_object (templ, count)) {
 		rv = gate_authorize_rename (s, object, GATE_COPY, templ, count);
@@ -863,7 +891,7 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 		/* A copy keeps the source's CKA_TOKEN unless the template says. */
 		if (gate_key_is_ungated (s, object))
 			gate_note_child (s, made, template_token (templ, count) == 1 ? 1 : -1);
-		*out = made;
+		rv = hand_out (s, made, out);
 	}
 out:
 	session_release (s);
@@ -874,9 +902,15 @@ static CK_RV
 sys_C_DestroyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object)
 {
 	BEGIN_SESSION (handle);
+	if (!KNOWN (s, object)) {
+		session_release (s);
+		return CKR_OBJECT_HANDLE_INVALID;
+	}
 	rv = BACKEND (s)->C_DestroyObject (s->bs, object);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		gate_forget_object (s->slot, object);
+		handles_remove (s->slot->id, object);
+	}
 	session_release (s);
 	return rv;
 }
@@ -887,6 +921,8 @@ sys_C_GetObjectSize (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ULONG
 	BEGIN_SESSION (handle);
 	if (!size)
 		rv = CKR_ARGUMENTS_BAD;
+	else if (!KNOWN (s, object))
+		rv = CKR_OBJECT_HANDLE_INVALID;
 	else
 		rv = BACKEND (s)->C_GetObjectSize (s->bs, object, size);
 	session_release (s);
@@ -900,6 +936,10 @@ sys_C_GetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 	BEGIN_SESSION (handle);
 	if (!templ || count == 0) {
 		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (!KNOWN (s, object)) {
+		rv = CKR_OBJECT_HANDLE_INVALID;
 		goto out;
 	}
 	for (CK_ULONG i = 0; i < count; i++) {
@@ -923,6 +963,10 @@ sys_C_SetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 	BEGIN_SESSION (handle);
 	if (!templ || count == 0) {
 		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (!KNOWN (s, object)) {
+		rv = CKR_OBJECT_HANDLE_INVALID;
 		goto out;
 	}
 	/* Renaming a gated key could move it under an `ungated` URI. */
@@ -974,6 +1018,15 @@ sys_C_FindObjects (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE_PTR objects, CK_UL
 		rv = CKR_ARGUMENTS_BAD;
 	else
 		rv = BACKEND (s)->C_FindObjects (s->bs, objects, max, count);
+	/* What a search finds in this slot's token may be used in this slot. */
+	if (rv == CKR_OK && *count > max)
+		rv = CKR_GENERAL_ERROR; /* a backend that overran the caller's array */
+	for (CK_ULONG i = 0; rv == CKR_OK && i < *count; i++) {
+		if (!handles_add (s->slot->id, objects[i])) {
+			*count = 0;
+			rv = CKR_DEVICE_MEMORY;
+		}
+	}
 	session_release (s);
 	return rv;
 }
@@ -1123,7 +1176,8 @@ sys_C_DigestKey (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE key)
 		goto out;
 	}
 	/* A digest of the key's value is a path to key material. */
-	rv = gate_authorize (s, key, GATE_DIGEST_KEY, 0, CKR_KEY_HANDLE_INVALID, NULL);
+	rv = KNOWN (s, key) ? gate_authorize (s, key, GATE_DIGEST_KEY, 0, CKR_KEY_HANDLE_INVALID, NULL)
+	                    : CKR_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK) {
 		rv = BACKEND (s)->C_DigestKey (s->bs, key);
 		if (rv == CKR_OBJECT_HANDLE_INVALID)
@@ -1361,9 +1415,12 @@ sys_C_GenerateKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_ATTR
 	if (!mechanism || !template_ok (templ, count) || !key) {
 		rv = CKR_ARGUMENTS_BAD;
 	} else {
-		rv = BACKEND (s)->C_GenerateKey (s->bs, mechanism, templ, count, key);
+		CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+		rv = BACKEND (s)->C_GenerateKey (s->bs, mechanism, templ, count, &made);
 		if (template_refused (rv))
 			sweep_unfinished_keys (s, templ, count);
+		if (rv == CKR_OK)
+			rv = hand_out (s, made, key);
 	}
 	session_release (s);
 	return rv;
@@ -1378,9 +1435,22 @@ sys_C_GenerateKeyPair (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism,
 	if (!mechanism || !template_ok (pub_templ, pub_count) || !template_ok (priv_templ, priv_count) ||
 	    !pub || !priv)
 		rv = CKR_ARGUMENTS_BAD;
-	else
+	else {
+		CK_OBJECT_HANDLE made_pub = CK_INVALID_HANDLE, made_priv = CK_INVALID_HANDLE;
 		rv = BACKEND (s)->C_GenerateKeyPair (s->bs, mechanism, pub_templ, pub_count, priv_templ,
-		                                     priv_count, pub, priv);
+		                                     priv_count, &made_pub, &made_priv);
+		if (rv == CKR_OK) {
+			rv = hand_out (s, made_pub, pub);
+			if (rv == CKR_OK)
+				rv = hand_out (s, made_priv, priv);
+			else
+				(void)BACKEND (s)->C_DestroyObject (s->bs, made_priv);
+			if (rv != CKR_OK && *pub == made_pub) {
+				handles_remove (s->slot->id, made_pub);
+				(void)BACKEND (s)->C_DestroyObject (s->bs, made_pub);
+			}
+		}
+	}
 	session_release (s);
 	return rv;
 }
@@ -1407,8 +1477,12 @@ sys_C_WrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_H
 		goto out;
 	}
 	m = *mechanism; /* what the gate sees is what the backend gets */
-	if (!object_exists (s, wrapping)) {
+	if (!KNOWN (s, wrapping) || !object_exists (s, wrapping)) {
 		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	if (!KNOWN (s, key)) {
+		rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}
 	/* Wrapping under a gated secret key is encryption under it. */
@@ -1442,6 +1516,10 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 		goto out;
 	}
 	m = *mechanism;
+	if (!KNOWN (s, unwrapping)) {
+		rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+		goto out;
+	}
 	rv = gate_authorize (s, unwrapping, GATE_UNWRAP, m.mechanism,
 	                     CKR_UNWRAPPING_KEY_HANDLE_INVALID, &ungated);
 	if (rv != CKR_OK)
@@ -1451,9 +1529,9 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 	if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)
 		rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
 	if (rv == CKR_OK) {
-		*key = made;
 		if (ungated)
 			gate_note_child (s, made, template_token (templ, count));
+		rv = hand_out (s, made, key);
 	} else if (made != CK_INVALID_HANDLE) {
 		/* A backend that reports the half-made key of a failed unwrap. */
 		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
@@ -1479,6 +1557,10 @@ sys_C_DeriveKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 		goto out;
 	}
 	m = *mechanism;
+	if (!KNOWN (s, base)) {
+		rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
 	rv = gate_authorize (s, base, GATE_DERIVE, m.mechanism, CKR_KEY_HANDLE_INVALID,
 	                     &ungated);
 	if (rv != CKR_OK)
@@ -1490,7 +1572,7 @@ sys_C_DeriveKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 		/* Recorded from our own copy of the handle, not the caller's. */
 		if (ungated)
 			gate_note_child (s, made, template_token (templ, count));
-		*key = made;
+		rv = hand_out (s, made, key);
 	}
 out:
 	session_release (s);

@@ -1534,6 +1534,27 @@ test_gate (void)
 	CK_ATTRIBUTE session_only = { CKA_TOKEN, &no, sizeof no };
 
 	t_ok (CKR_FUNCTION_REJECTED == 0x200, "a denial is CKR_FUNCTION_REJECTED, 0x200");
+
+	/* A handle belongs to the slot that handed it out.  SoftHSM accepts one
+	 * token's handles in a session of another; through p11-warden a gated
+	 * key must not cross into another slot (whose gating may differ). */
+	{
+		CK_SESSION_HANDLE other = mt_open (spare, true);
+		CK_MECHANISM pkcs = { CKM_RSA_PKCS, NULL, 0 };
+		CK_BYTE lbl[64];
+		CK_ATTRIBUTE la = { CKA_LABEL, lbl, sizeof lbl };
+		t_rv (F->C_DecryptInit (other, &pkcs, k.gated_priv), CKR_KEY_HANDLE_INVALID,
+		      "handles: the hsm slot's gated key is not a key in the spare slot");
+		t_rv (F->C_SignInit (other, &pkcs, k.open_priv), CKR_KEY_HANDLE_INVALID,
+		      "handles: ... nor its ungated one");
+		t_rv (F->C_GetAttributeValue (other, k.gated_aes, &la, 1), CKR_OBJECT_HANDLE_INVALID,
+		      "handles: ... nor an object there");
+		t_rv (F->C_DestroyObject (other, k.open_aes_b), CKR_OBJECT_HANDLE_INVALID,
+		      "handles: ... it cannot be destroyed from there");
+		t_rv (F->C_GetAttributeValue (s, k.gated_aes, &la, 1), CKR_OK,
+		      "handles: it is still an object in its own slot");
+		F->C_CloseSession (other);
+	}
 	/* As an RSA ciphertext, 1: it decrypts to 1, no valid padding. */
 	memset (garbage, 0, sizeof garbage);
 	garbage[sizeof garbage - 1] = 1;

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "config.h"
+
+#include "handles.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 4096
+#define MAX_HANDLES 1000000
+
+struct entry {
+	CK_SLOT_ID slot;
+	CK_OBJECT_HANDLE object;
+	struct entry *next;
+};
+
+static struct {
+	pthread_rwlock_t lock;
+	struct entry *buckets[BUCKETS];
+	size_t count;
+	bool full_logged;
+} set = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+static unsigned int
+bucket (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	return (unsigned int)((object * 2654435761u + slot) % BUCKETS);
+}
+
+static struct entry *
+find_inlock (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	for (struct entry *e = set.buckets[bucket (slot, object)]; e; e = e->next) {
+		if (e->slot == slot && e->object == object)
+			return e;
+	}
+	return NULL;
+}
+
+bool
+handles_known (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	bool known;
+	if (object == CK_INVALID_HANDLE)
+		return false;
+	pthread_rwlock_rdlock (&set.lock);
+	known = find_inlock (slot, object) != NULL;
+	pthread_rwlock_unlock (&set.lock);
+	return known;
+}
+
+bool
+handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	struct entry *e;
+	unsigned int b = bucket (slot, object);
+
+	if (object == CK_INVALID_HANDLE)
+		return false;
+	pthread_rwlock_wrlock (&set.lock);
+	if (find_inlock (slot, object)) {
+		pthread_rwlock_unlock (&set.lock);
+		return true;
+	}
+	if (set.count >= MAX_HANDLES || !(e = malloc (sizeof *e))) {
+		if (!set.full_logged)
+			log_error ("more than %d object handles in use: new objects are refused",
+			           MAX_HANDLES);
+		set.full_logged = true;
+		pthread_rwlock_unlock (&set.lock);
+		return false;
+	}
+	e->slot = slot;
+	e->object = object;
+	e->next = set.buckets[b];
+	set.buckets[b] = e;
+	set.count++;
+	pthread_rwlock_unlock (&set.lock);
+	return true;
+}
+
+void
+handles_remove (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	pthread_rwlock_wrlock (&set.lock);
+	for (struct entry **p = &set.buckets[bucket (slot, object)]; *p; p = &(*p)->next) {
+		if ((*p)->slot == slot && (*p)->object == object) {
+			struct entry *dead = *p;
+			*p = dead->next;
+			free (dead);
+			set.count--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock (&set.lock);
+}
+
+void
+handles_reset (bool after_fork)
+{
+	if (after_fork) {
+		/* The parent's entries and lock are left as they were. */
+		pthread_rwlock_init (&set.lock, NULL);
+		memset (set.buckets, 0, sizeof set.buckets);
+		set.count = 0;
+		set.full_logged = false;
+		return;
+	}
+	pthread_rwlock_wrlock (&set.lock);
+	for (unsigned int b = 0; b < BUCKETS; b++) {
+		struct entry *e = set.buckets[b];
+		while (e) {
+			struct entry *next = e->next;
+			free (e);
+			e = next;
+		}
+		set.buckets[b] = NULL;
+	}
+	set.count = 0;
+	set.full_logged = false;
+	pthread_rwlock_unlock (&set.lock);
+}
