@@ -347,6 +347,11 @@ read_conf_file (const char *path, bool *missing, char *err, size_t errlen)
 		          "anyone can change", path, (unsigned)(st.st_mode & 0777));
 		goto out;
 	}
+	if (st.st_mode & S_IWGRP) {
+		snprintf (err, errlen, "%s: writable by its group (mode %03o); the configuration "
+		          "decides which keys are gated: chmod g-w", path, (unsigned)(st.st_mode & 0777));
+		goto out;
+	}
 	if (st.st_size > CONF_MAX_SIZE) {
 		snprintf (err, errlen, "%s: larger than %d bytes", path, CONF_MAX_SIZE);
 		goto out;

@@ -29,6 +29,8 @@ token_state_set_lock_wait (unsigned int ms)
 #define SALT_LEN 16
 #define HASH_LEN 32
 
+static bool private_owner (const char *path, const struct stat *sb);
+
 static void
 hex_encode (const unsigned char *in, size_t len, char *out)
 {
@@ -201,6 +203,8 @@ read_state (const char *path, struct token_state *st)
 		log_error ("token state %s: not a regular file of at most %d bytes", path, STATE_MAX_SIZE);
 		goto out;
 	}
+	if (!private_owner (path, &sb))
+		goto out;
 	while (have < (size_t)sb.st_size) {
 		ssize_t r = read (fd, buf + have, (size_t)sb.st_size - have);
 		if (r < 0 && errno == EINTR)
@@ -228,6 +232,39 @@ out:
 	return rv;
 }
 
+/* Whoever can write the state can reset PINs (remove the file, claim the
+ * token): it must belong to this account (or root) and be writable by no
+ * one else.  A directory that does not exist yet passes (no state). */
+static bool
+private_dir (const char *dir)
+{
+	struct stat sb;
+	if (lstat (dir, &sb) != 0)
+		return errno == ENOENT;
+	if (!S_ISDIR (sb.st_mode)) {
+		log_error ("state directory %s: not a directory (or a symbolic link)", dir);
+		return false;
+	}
+	return private_owner (dir, &sb);
+}
+
+static bool
+private_owner (const char *path, const struct stat *sb)
+{
+	if (sb->st_uid != geteuid () && sb->st_uid != 0) {
+		log_error ("%s: owned by uid %lu, not by this account (uid %lu) or root; refusing "
+		           "token state others control", path, (unsigned long)sb->st_uid,
+		           (unsigned long)geteuid ());
+		return false;
+	}
+	if (sb->st_mode & (S_IWGRP | S_IWOTH)) {
+		log_error ("%s: mode %03o lets others write it; refusing (chmod go-w)", path,
+		           (unsigned)(sb->st_mode & 0777));
+		return false;
+	}
+	return true;
+}
+
 CK_RV
 token_state_open (const char *dir, const char *slot, bool create, struct token_state_file *f,
                   struct token_state *st)
@@ -241,6 +278,10 @@ token_state_open (const char *dir, const char *slot, bool create, struct token_s
 		goto fail;
 	if (create && mkdir (dir, 0700) != 0 && errno != EEXIST) {
 		log_error ("state directory %s: cannot create: %s", dir, strerror (errno));
+		rv = CKR_DEVICE_ERROR;
+		goto fail;
+	}
+	if (!private_dir (dir)) {
 		rv = CKR_DEVICE_ERROR;
 		goto fail;
 	}

@@ -239,6 +239,18 @@ test_world_writable (void **state)
 }
 
 static void
+test_group_writable (void **state)
+{
+	struct conf c;
+	char err[1024];
+	bool missing;
+	write_file ("p11-warden.conf", "[module]\nlog = stderr\n", 0664);
+	assert_false (conf_load (path, false, &c, &missing, err, sizeof err));
+	assert_non_null (strstr (err, "writable by its group"));
+	conf_free (&c);
+}
+
+static void
 test_too_big (void **state)
 {
 	struct conf c;
@@ -277,6 +289,7 @@ main (void)
 		cmocka_unit_test (test_long_line),
 		cmocka_unit_test (test_nul_byte),
 		cmocka_unit_test (test_world_writable),
+		cmocka_unit_test (test_group_writable),
 		cmocka_unit_test (test_too_big),
 		cmocka_unit_test (test_not_regular),
 	};

@@ -242,6 +242,35 @@ test_lock_bounded (void **state)
 	token_state_close (&f);
 }
 
+/* State others can write is not trusted: a PIN reset would be one unlink
+ * away. */
+static void
+test_not_private (void **state)
+{
+	struct token_state_file f;
+	struct token_state st;
+	char d[700], p[760];
+
+	snprintf (d, sizeof d, "%s/shared", dir);
+	assert_int_equal (mkdir (d, 0700), 0);
+	assert_int_equal (token_state_open (d, "s5", true, &f, &st), CKR_OK);
+	assert_int_equal (pin_hash ((CK_UTF8CHAR_PTR) "1234", 4, 1000, st.so_pin), CKR_OK);
+	assert_int_equal (token_state_store (&f, &st), CKR_OK);
+	token_state_close (&f);
+	assert_int_equal (chmod (d, 0777), 0);
+	assert_int_equal (token_state_read (d, "s5", &st), CKR_DEVICE_ERROR);
+	assert_int_equal (chmod (d, 0700), 0);
+	assert_int_equal (token_state_read (d, "s5", &st), CKR_OK);
+	snprintf (p, sizeof p, "%s/s5.token", d);
+	assert_int_equal (chmod (p, 0620), 0);
+	assert_int_equal (token_state_read (d, "s5", &st), CKR_DEVICE_ERROR);
+	assert_int_equal (chmod (p, 0600), 0);
+	/* A symbolic link in place of the directory is refused too. */
+	snprintf (p, sizeof p, "%s/link", dir);
+	assert_int_equal (symlink (d, p), 0);
+	assert_int_equal (token_state_read (p, "s5", &st), CKR_DEVICE_ERROR);
+}
+
 int
 main (void)
 {
@@ -252,6 +281,7 @@ main (void)
 		cmocka_unit_test (test_damaged),
 		cmocka_unit_test (test_lock),
 		cmocka_unit_test (test_lock_bounded),
+		cmocka_unit_test (test_not_private),
 	};
 	return cmocka_run_group_tests (tests, setup, teardown);
 }
