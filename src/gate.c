@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "gate.h"
+#include "handles.h"
 #include "log.h"
 #include "ungated.h"
 
@@ -107,6 +108,61 @@ signature_mechanism (CK_MECHANISM_TYPE m)
 	default:
 		return false;
 	}
+}
+
+/* The key type a signature or public-key encryption mechanism needs. */
+static CK_KEY_TYPE
+mechanism_key_type (CK_MECHANISM_TYPE m)
+{
+	switch (m) {
+	case CKM_ECDSA:
+	case CKM_ECDSA_SHA1:
+	case CKM_ECDSA_SHA224:
+	case CKM_ECDSA_SHA256:
+	case CKM_ECDSA_SHA384:
+	case CKM_ECDSA_SHA512:
+		return CKK_EC;
+	case CKM_EDDSA:
+		return CKK_EC_EDWARDS;
+	case CKM_DSA:
+	case CKM_DSA_SHA1:
+		return CKK_DSA;
+	default:
+		return CKK_RSA;
+	}
+}
+
+/*
+ * A use the gate lets through without asking about the key (a signature,
+ * a verification, a public-key encryption) still needs the right kind of
+ * key: SoftHSM 2.6 accepts C_SignInit with PSS or DSA on a secret key and
+ * then crashes in C_Sign.  The class and key type are read once per handle
+ * (they never change) and kept with it (handles.c).
+ */
+static CK_RV
+key_fits_mechanism (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
+                    CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv)
+{
+	CK_OBJECT_CLASS klass = 0, want;
+	CK_KEY_TYPE type = 0;
+	CK_RV rv;
+
+	if (!handles_type (s->slot->id, key, &klass, &type)) {
+		CK_ATTRIBUTE t[2] = {
+			{ CKA_CLASS, &klass, sizeof klass },
+			{ CKA_KEY_TYPE, &type, sizeof type },
+		};
+		rv = s->slot->backend.fl->C_GetAttributeValue (s->bs, key, t, 2);
+		if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID)
+			return invalid_rv;
+		if (rv != CKR_OK || t[0].ulValueLen != sizeof klass || t[1].ulValueLen != sizeof type)
+			return CKR_KEY_TYPE_INCONSISTENT; /* not a key */
+		handles_set_type (s->slot->id, key, klass, type);
+	}
+	want = (use == GATE_SIGN || use == GATE_SIGN_RECOVER) ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
+	if (klass != want || type != mechanism_key_type (mechanism))
+		return CKR_KEY_TYPE_INCONSISTENT;
+	return CKR_OK;
 }
 
 /*
@@ -302,21 +358,24 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 
 	if (ungated)
 		*ungated = false;
-	if (!may_release (use, mechanism))
-		return CKR_OK;
 	if (key == CK_INVALID_HANDLE)
 		return invalid_rv;
+	if (!may_release (use, mechanism))
+		return key_fits_mechanism (s, key, use, mechanism, invalid_rv);
+	/* In every slot, gated or not: a key handle in the parameters is
+	 * checked by no one (the backend may even take one of another slot's
+	 * keys, see handles.h). */
+	if (use == GATE_DERIVE && !derive_mechanism_known (mechanism)) {
+		log_warning ("slot '%s': denied derive (mechanism 0x%lx%s%s): its parameters may name "
+		             "a second key, which p11-warden does not allow", s->slot->conf->name,
+		             (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
+		             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "");
+		return P11W_CKR_DENIED;
+	}
 	if (!s->slot->conf->gated) {
 		/* The whole slot is ungated by configuration (its children need
 		 * no record: they are in the same slot). */
 		return CKR_OK;
-	}
-	if (use == GATE_DERIVE && !derive_mechanism_known (mechanism)) {
-		log_warning ("slot '%s': denied derive (mechanism 0x%lx%s%s): its parameters may name "
-		             "a second key, which a gated slot does not allow", s->slot->conf->name,
-		             (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
-		             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "");
-		return P11W_CKR_DENIED;
 	}
 	if (ungated_lookup (s->slot->id, key)) {
 		/* Found ungated recently, or made from an ungated key. */
@@ -432,6 +491,50 @@ apply_names (struct key_facts *f, const CK_ATTRIBUTE *templ, CK_ULONG count)
 	}
 }
 
+/*
+ * Could the names this template sets ungate the key together with some
+ * other rename?  Two renames can run at once (one setting the label,
+ * another the id, in two sessions or processes), and each alone may leave
+ * the key gated while together they ungate it.  So the names a template
+ * sets are matched against the `ungated` URIs on their own, with the
+ * class the key will have, ignoring the attributes it leaves alone:
+ * whichever rename lands last is then refused.
+ */
+static bool
+names_could_ungate (struct session *s, const struct key_facts *after, const CK_ATTRIBUTE *templ,
+                    CK_ULONG count)
+{
+	const struct conf_slot *c = s->slot->conf;
+	CK_ATTRIBUTE set[3];
+	CK_ULONG n = 0;
+	CK_TOKEN_INFO ti;
+	bool label = false, id = false;
+
+	for (CK_ULONG i = 0; i < count; i++) {
+		label = label || templ[i].type == CKA_LABEL;
+		id = id || templ[i].type == CKA_ID;
+	}
+	set[n++] = after->attrs[0];
+	if (label)
+		set[n++] = after->attrs[1];
+	if (id)
+		set[n++] = after->attrs[2];
+	slot_match_info (s->slot, &ti);
+	for (size_t i = 0; i < c->n_ungated; i++) {
+		P11KitUri *uri = c->ungated[i].uri;
+		/* A URI that constrains none of the names this template sets
+		 * does not depend on this rename (a rename that does set them
+		 * is checked when it comes). */
+		if (!(label && p11_kit_uri_get_attribute (uri, CKA_LABEL)) &&
+		    !(id && p11_kit_uri_get_attribute (uri, CKA_ID)))
+			continue;
+		if (p11_kit_uri_match_token_info (uri, &ti) == 1 &&
+		    p11_kit_uri_match_attributes (uri, set, n) == 1)
+			return true;
+	}
+	return false;
+}
+
 CK_RV
 gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use use,
                        CK_ATTRIBUTE_PTR templ, CK_ULONG count)
@@ -460,8 +563,9 @@ gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use
 	 * name the gate cannot read whole counts as gated when the key is
 	 * used, so accepting one here would let a second rename start from a
 	 * "gated" key the gate cannot see the name of. */
-	if (facts_complete (&after) && configured_gated (s, &after))
-		return CKR_OK; /* gated before and after */
+	if (facts_complete (&after) && configured_gated (s, &after) &&
+	    !names_could_ungate (s, &after, templ, count))
+		return CKR_OK; /* gated before and after, whatever else renames it */
 	describe_key (&now, what, sizeof what);
 	if (!facts_complete (&after))
 		log_warning ("slot '%s': denied %s of key %s: the new label, id or class cannot be "
@@ -477,7 +581,7 @@ gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use
 CK_RV
 gate_authorize_find (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
-	bool secret = false, public_class = false;
+	bool secret = false, public_class = false, other_class = false;
 
 	if (!s->slot->conf->gated)
 		return CKR_OK;
@@ -488,11 +592,16 @@ gate_authorize_find (struct session *s, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 		    templ[i].ulValueLen == sizeof (CK_OBJECT_CLASS)) {
 			CK_OBJECT_CLASS c;
 			memcpy (&c, templ[i].pValue, sizeof c);
-			public_class = c == CKO_CERTIFICATE || c == CKO_PUBLIC_KEY ||
-			               c == CKO_DOMAIN_PARAMETERS;
+			if (c == CKO_CERTIFICATE || c == CKO_PUBLIC_KEY || c == CKO_DOMAIN_PARAMETERS)
+				public_class = true;
+			else
+				other_class = true;
+		} else if (templ[i].type == CKA_CLASS) {
+			other_class = true;
 		}
 	}
-	if (!secret || public_class)
+	/* Every class the template names must be public. */
+	if (!secret || (public_class && !other_class))
 		return CKR_OK;
 	log_warning ("slot '%s': denied find: the search template holds a secret attribute "
 	             "(a search by key value would test guesses of gated keys)",

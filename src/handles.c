@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,9 @@
 struct entry {
 	CK_SLOT_ID slot;
 	CK_OBJECT_HANDLE object;
+	bool typed;                /* class and key type known (they never change) */
+	CK_OBJECT_CLASS klass;
+	CK_KEY_TYPE key_type;
 	struct entry *next;
 };
 
@@ -27,7 +31,8 @@ static struct {
 static unsigned int
 bucket (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 {
-	return (unsigned int)((object * 2654435761u + slot) % BUCKETS);
+	uint64_t h = (uint64_t)object * 0x9e3779b97f4a7c15u ^ (uint64_t)slot;
+	return (unsigned int)((h ^ (h >> 29)) % BUCKETS);
 }
 
 static struct entry *
@@ -75,6 +80,7 @@ handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 	}
 	e->slot = slot;
 	e->object = object;
+	e->typed = false;
 	e->next = set.buckets[b];
 	set.buckets[b] = e;
 	set.count++;
@@ -121,5 +127,37 @@ handles_reset (bool after_fork)
 	}
 	set.count = 0;
 	set.full_logged = false;
+	pthread_rwlock_unlock (&set.lock);
+}
+
+bool
+handles_type (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_OBJECT_CLASS *klass,
+              CK_KEY_TYPE *key_type)
+{
+	struct entry *e;
+	bool typed = false;
+	pthread_rwlock_rdlock (&set.lock);
+	e = find_inlock (slot, object);
+	if (e && e->typed) {
+		*klass = e->klass;
+		*key_type = e->key_type;
+		typed = true;
+	}
+	pthread_rwlock_unlock (&set.lock);
+	return typed;
+}
+
+void
+handles_set_type (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_OBJECT_CLASS klass,
+                  CK_KEY_TYPE key_type)
+{
+	struct entry *e;
+	pthread_rwlock_wrlock (&set.lock);
+	e = find_inlock (slot, object);
+	if (e) {
+		e->klass = klass;
+		e->key_type = key_type;
+		e->typed = true;
+	}
 	pthread_rwlock_unlock (&set.lock);
 }

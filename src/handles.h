@@ -20,6 +20,12 @@ bool handles_known (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 /* False when the set is full (the handle then stays unusable: fail closed). */
 bool handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 void handles_remove (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
+/* The object's class and key type, remembered once read (neither can
+ * change after creation); false if not known yet. */
+bool handles_type (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_OBJECT_CLASS *klass,
+                   CK_KEY_TYPE *key_type);
+void handles_set_type (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_OBJECT_CLASS klass,
+                       CK_KEY_TYPE key_type);
 /* Forget everything; @after_fork: do not touch the parent's lock. */
 void handles_reset (bool after_fork);
 

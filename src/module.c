@@ -708,6 +708,86 @@ op_final (struct session *s, unsigned int op, final_fn fn, CK_BYTE_PTR out, CK_U
 
 /* ------------------------------------------------------------ objects */
 
+/*
+ * A private copy of a caller's template.  The gate decides on the copy and
+ * the backend is given the copy, so another thread of the application
+ * cannot change the attribute types, or the naming values (class, label,
+ * id, token), between the decision and the call.  Other values stay in the
+ * caller's buffers: the backend reads inputs from there, and writes
+ * C_GetAttributeValue's outputs there.
+ */
+#define SNAPSHOT_MAX_ATTRS 4096
+#define SNAPSHOT_STACK 16
+#define SNAPSHOT_MAX_NAMING 65536
+
+struct snapshot {
+	CK_ATTRIBUTE *attrs;
+	CK_ATTRIBUTE stack[SNAPSHOT_STACK];
+	CK_BYTE *values;
+};
+
+static bool
+naming_attribute (CK_ATTRIBUTE_TYPE t)
+{
+	return t == CKA_CLASS || t == CKA_LABEL || t == CKA_ID || t == CKA_TOKEN;
+}
+
+static CK_RV
+snapshot_take (struct snapshot *sn, CK_ATTRIBUTE_PTR templ, CK_ULONG count, bool copy_names)
+{
+	size_t names = 0, off = 0;
+
+	sn->values = NULL;
+	sn->attrs = sn->stack;
+	if (count > SNAPSHOT_MAX_ATTRS)
+		return CKR_ARGUMENTS_BAD;
+	if (count > SNAPSHOT_STACK && !(sn->attrs = calloc (count, sizeof *sn->attrs)))
+		return CKR_HOST_MEMORY;
+	if (count)
+		memcpy (sn->attrs, templ, count * sizeof *sn->attrs);
+	if (!copy_names)
+		return CKR_OK;
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (naming_attribute (sn->attrs[i].type) && sn->attrs[i].pValue) {
+			if (sn->attrs[i].ulValueLen > SNAPSHOT_MAX_NAMING - names)
+				goto too_big;
+			names += sn->attrs[i].ulValueLen;
+		}
+	}
+	if (names && !(sn->values = malloc (names))) {
+		if (sn->attrs != sn->stack)
+			free (sn->attrs);
+		return CKR_HOST_MEMORY;
+	}
+	for (CK_ULONG i = 0; i < count; i++) {
+		CK_ATTRIBUTE *a = &sn->attrs[i];
+		if (naming_attribute (a->type) && a->pValue && a->ulValueLen) {
+			memcpy (sn->values + off, a->pValue, a->ulValueLen);
+			a->pValue = sn->values + off;
+			off += a->ulValueLen;
+		}
+	}
+	return CKR_OK;
+too_big:
+	if (sn->attrs != sn->stack)
+		free (sn->attrs);
+	return CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+/* Release the copy; @templ: the caller's template, to receive the lengths
+ * the backend wrote (C_GetAttributeValue), or NULL. */
+static void
+snapshot_release (struct snapshot *sn, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	if (templ) {
+		for (CK_ULONG i = 0; i < count; i++)
+			templ[i].ulValueLen = sn->attrs[i].ulValueLen;
+	}
+	if (sn->attrs != sn->stack)
+		free (sn->attrs);
+	free (sn->values);
+}
+
 /* Give the application a handle the backend made: recorded as this slot's
  * first (an object the front cannot record is destroyed, never leaked). */
 static CK_RV
@@ -871,6 +951,7 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
                   CK_ULONG count, CK_OBJECT_HANDLE_PTR out)
 {
 	CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+	struct snapshot sn;
 	BEGIN_SESSION (handle);
 	if (!template_ok (templ, count) || !out) {
 		rv = CKR_ARGUMENTS_BAD;
@@ -880,19 +961,21 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 		rv = CKR_OBJECT_HANDLE_INVALID;
 		goto out;
 	}
+	rv = snapshot_take (&sn, templ, count, true);
+	if (rv != CKR_OK)
+		goto out;
 	/* A copy under another name could fall outside the gate. */
-	if (template_names_object (templ, count)) {
-		rv = gate_authorize_rename (s, object, GATE_COPY, templ, count);
-		if (rv != CKR_OK)
-			goto out;
-	}
-	rv = BACKEND (s)->C_CopyObject (s->bs, object, templ, count, &made);
+	if (template_names_object (sn.attrs, count))
+		rv = gate_authorize_rename (s, object, GATE_COPY, sn.attrs, count);
+	if (rv == CKR_OK)
+		rv = BACKEND (s)->C_CopyObject (s->bs, object, sn.attrs, count, &made);
 	if (rv == CKR_OK) {
 		/* A copy keeps the source's CKA_TOKEN unless the template says. */
 		if (gate_key_is_ungated (s, object))
-			gate_note_child (s, made, template_token (templ, count) == 1 ? 1 : -1);
+			gate_note_child (s, made, template_token (sn.attrs, count) == 1 ? 1 : -1);
 		rv = hand_out (s, made, out);
 	}
+	snapshot_release (&sn, NULL, count);
 out:
 	session_release (s);
 	return rv;
@@ -933,6 +1016,7 @@ static CK_RV
 sys_C_GetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
                          CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
+	struct snapshot sn;
 	BEGIN_SESSION (handle);
 	if (!templ || count == 0) {
 		rv = CKR_ARGUMENTS_BAD;
@@ -942,15 +1026,19 @@ sys_C_GetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 		rv = CKR_OBJECT_HANDLE_INVALID;
 		goto out;
 	}
+	rv = snapshot_take (&sn, templ, count, false);
+	if (rv != CKR_OK)
+		goto out;
 	for (CK_ULONG i = 0; i < count; i++) {
-		if (gate_is_secret_attribute (templ[i].type)) {
+		if (gate_is_secret_attribute (sn.attrs[i].type)) {
 			rv = gate_authorize (s, object, GATE_READ_SECRET, 0, CKR_OBJECT_HANDLE_INVALID, NULL);
-			if (rv != CKR_OK)
-				goto out;
 			break;
 		}
 	}
-	rv = BACKEND (s)->C_GetAttributeValue (s->bs, object, templ, count);
+	if (rv == CKR_OK)
+		rv = BACKEND (s)->C_GetAttributeValue (s->bs, object, sn.attrs, count);
+	/* Lengths go back only when the backend has written them. */
+	snapshot_release (&sn, rv == P11W_CKR_DENIED ? NULL : templ, count);
 out:
 	session_release (s);
 	return rv;
@@ -960,6 +1048,7 @@ static CK_RV
 sys_C_SetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
                          CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
+	struct snapshot sn;
 	BEGIN_SESSION (handle);
 	if (!templ || count == 0) {
 		rv = CKR_ARGUMENTS_BAD;
@@ -969,16 +1058,19 @@ sys_C_SetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 		rv = CKR_OBJECT_HANDLE_INVALID;
 		goto out;
 	}
+	rv = snapshot_take (&sn, templ, count, true);
+	if (rv != CKR_OK)
+		goto out;
 	/* Renaming a gated key could move it under an `ungated` URI. */
-	if (template_names_object (templ, count)) {
-		rv = gate_authorize_rename (s, object, GATE_CHANGE_IDENTITY, templ, count);
-		if (rv != CKR_OK)
-			goto out;
+	if (template_names_object (sn.attrs, count))
+		rv = gate_authorize_rename (s, object, GATE_CHANGE_IDENTITY, sn.attrs, count);
+	if (rv == CKR_OK) {
+		rv = BACKEND (s)->C_SetAttributeValue (s->bs, object, sn.attrs, count);
+		/* Whatever the backend answered, the old name may be gone. */
+		if (template_names_object (sn.attrs, count))
+			gate_renamed (s, object);
 	}
-	rv = BACKEND (s)->C_SetAttributeValue (s->bs, object, templ, count);
-	/* Whatever the backend answered, the old name may be gone. */
-	if (template_names_object (templ, count))
-		gate_renamed (s, object);
+	snapshot_release (&sn, NULL, count);
 out:
 	session_release (s);
 	return rv;
@@ -987,21 +1079,26 @@ out:
 static CK_RV
 sys_C_FindObjectsInit (CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
+	struct snapshot sn;
 	BEGIN_SESSION (handle);
 	if (!template_ok (templ, count)) {
 		rv = CKR_ARGUMENTS_BAD;
 	} else if (s->ops & OP_FIND) {
 		rv = CKR_OPERATION_ACTIVE;
-	} else if ((rv = gate_authorize_find (s, templ, count)) != CKR_OK) {
-		/* A search by a secret value is an equality oracle on keys. */
+	} else if ((rv = snapshot_take (&sn, templ, count, true)) != CKR_OK) {
+		/* nothing to release */
 	} else {
-		rv = BACKEND (s)->C_FindObjectsInit (s->bs, templ, count);
+		/* A search by a secret value is an equality oracle on keys. */
+		rv = gate_authorize_find (s, sn.attrs, count);
+		if (rv == CKR_OK)
+			rv = BACKEND (s)->C_FindObjectsInit (s->bs, sn.attrs, count);
 		if (rv == CKR_OPERATION_ACTIVE) {
 			abort_backend_op (s, OP_FIND);
-			rv = BACKEND (s)->C_FindObjectsInit (s->bs, templ, count);
+			rv = BACKEND (s)->C_FindObjectsInit (s->bs, sn.attrs, count);
 		}
 		if (rv == CKR_OK)
 			s->ops |= OP_FIND;
+		snapshot_release (&sn, NULL, count);
 	}
 	session_release (s);
 	return rv;

@@ -123,6 +123,7 @@ slots_abandon (void)
 	 * the backend's state is the parent's: leak it rather than touch it. */
 	slots = NULL;
 	n_slots = 0;
+	pthread_mutex_init (&bind_lock, NULL);
 }
 
 CK_ULONG

@@ -15,7 +15,8 @@ warden_conf \
 	'ungated = pkcs11:object=ec-open;type=private' \
 	'ungated = pkcs11:id=%05;type=secret-key' \
 	'ungated = pkcs11:object=unwrapped-open' \
-	'ungated = pkcs11:id=%0e;type=private'
+	'ungated = pkcs11:id=%0e;type=private' \
+	'ungated = pkcs11:object=combo-open;id=%0c'
 warden_module_conf 'pin-max-failures = 3'
 cd "$W"
 
@@ -251,6 +252,12 @@ t "renaming the gated key under an ungated id (C_SetAttributeValue CKA_ID) is re
 t "... logged as a denied change-identity" in_err "denied change-identity of key label 'rsa-gated': the new label, id or class would move a gated key under an ungated name"
 run "${U[@]}" -O --type privkey --id 01
 t "... the key keeps its id" in_out 'label: *rsa-gated'
+# An id that an ungated URI names together with a label is refused even
+# though the key's label differs: another session could set that label at
+# the same time, and each rename alone would look harmless.
+run "${U[@]}" --type privkey --id 01 --set-id 0c
+t "renaming the gated key to an id an ungated URI names (with another label) is refused" \
+	in_err 'C_SetAttributeValue failed: rv = .*\(0x200\)'
 # A new id under which it stays gated is fine (NSS sets CKA_ID after generating).
 run "${U[@]}" --type privkey --id 01 --set-id 0f
 t "renaming the gated key to an id that is still gated works" succeeded

@@ -1619,6 +1619,22 @@ test_gate (void)
 		CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
 		CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
 		CK_ATTRIBUTE dt[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &gk, sizeof gk } };
+		/* A signature mechanism needs the right kind of key: SoftHSM takes
+		 * PSS or DSA on a secret key at C_SignInit and crashes in C_Sign. */
+		{
+			CK_MECHANISM pss_m = { CKM_RSA_PKCS_PSS, NULL, 0 };
+			CK_MECHANISM dsa_m = { CKM_DSA, NULL, 0 };
+			CK_MECHANISM ecdsa_m = { CKM_ECDSA, NULL, 0 };
+			t_rv (F->C_SignInit (s, &pss_m, k.open_aes), CKR_KEY_TYPE_INCONSISTENT,
+			      "gate: C_SignInit (RSA-PSS) with a secret key");
+			t_rv (F->C_SignInit (s, &dsa_m, k.gated_aes), CKR_KEY_TYPE_INCONSISTENT,
+			      "gate: C_SignInit (DSA) with a secret key");
+			t_rv (F->C_SignInit (s, &ecdsa_m, k.open_priv), CKR_KEY_TYPE_INCONSISTENT,
+			      "gate: C_SignInit (ECDSA) with an RSA key");
+			t_rv (F->C_VerifyInit (s, &pss_m, k.gated_priv), CKR_KEY_TYPE_INCONSISTENT,
+			      "gate: C_VerifyInit (RSA-PSS) with a private key");
+			t_ok (sign_works (s), "gate: the session still signs after the refusals");
+		}
 		DENIED (F->C_EncryptInit (s, &ctr_m, k.gated_aes), "C_EncryptInit (AES-CBC), gated key");
 		DENIED (F->C_EncryptInit (s, &ecb_m, k.gated_aes), "C_EncryptInit (AES-ECB), gated key");
 		DENIED (F->C_SignInit (s, &cmac_m, k.gated_aes), "C_SignInit (AES-CMAC), gated key");
