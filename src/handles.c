@@ -15,6 +15,7 @@
 struct entry {
 	CK_SLOT_ID slot;
 	CK_OBJECT_HANDLE object;
+	CK_SESSION_HANDLE owner;   /* the session of a session object, or 0 */
 	bool typed;                /* class and key type known (they never change) */
 	CK_OBJECT_CLASS klass;
 	CK_KEY_TYPE key_type;
@@ -58,7 +59,7 @@ handles_known (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 }
 
 bool
-handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HANDLE owner)
 {
 	struct entry *e;
 	unsigned int b = bucket (slot, object);
@@ -80,6 +81,7 @@ handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 	}
 	e->slot = slot;
 	e->object = object;
+	e->owner = owner;
 	e->typed = false;
 	e->next = set.buckets[b];
 	set.buckets[b] = e;
@@ -158,6 +160,26 @@ handles_set_type (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_OBJECT_CLASS klas
 		e->klass = klass;
 		e->key_type = key_type;
 		e->typed = true;
+	}
+	pthread_rwlock_unlock (&set.lock);
+}
+
+void
+handles_forget_session (CK_SLOT_ID slot, CK_SESSION_HANDLE session)
+{
+	pthread_rwlock_wrlock (&set.lock);
+	for (unsigned int b = 0; b < BUCKETS; b++) {
+		struct entry **p = &set.buckets[b];
+		while (*p) {
+			if ((*p)->slot == slot && (*p)->owner == session) {
+				struct entry *dead = *p;
+				*p = dead->next;
+				free (dead);
+				set.count--;
+			} else {
+				p = &(*p)->next;
+			}
+		}
 	}
 	pthread_rwlock_unlock (&set.lock);
 }

@@ -17,8 +17,12 @@
 #include <stdbool.h>
 
 bool handles_known (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
-/* False when the set is full (the handle then stays unusable: fail closed). */
-bool handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
+/* False when the set is full (the handle then stays unusable: fail closed).
+ * @owner: the session of a session object p11-warden made, so that its
+ * handle goes with the session; 0 when unknown or a token object. */
+bool handles_add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HANDLE owner);
+/* The session closed: its session objects are gone. */
+void handles_forget_session (CK_SLOT_ID slot, CK_SESSION_HANDLE session);
 void handles_remove (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 /* The object's class and key type, remembered once read (neither can
  * change after creation); false if not known yet. */

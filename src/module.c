@@ -791,9 +791,12 @@ snapshot_release (struct snapshot *sn, CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 /* Give the application a handle the backend made: recorded as this slot's
  * first (an object the front cannot record is destroyed, never leaked). */
 static CK_RV
-hand_out (struct session *s, CK_OBJECT_HANDLE made, CK_OBJECT_HANDLE_PTR out)
+hand_out (struct session *s, CK_OBJECT_HANDLE made, CK_OBJECT_HANDLE_PTR out, int is_token)
 {
-	if (!handles_add (s->slot->id, made)) {
+	/* A session object (CKA_TOKEN false, the default) dies with this
+	 * session; its handle is recorded as the session's.  In doubt, a token
+	 * object: the record then outlives the object, never the reverse. */
+	if (!handles_add (s->slot->id, made, is_token == 0 ? s->handle : 0)) {
 		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
 		return CKR_DEVICE_MEMORY;
 	}
@@ -940,7 +943,7 @@ sys_C_CreateObject (CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG c
 		if (template_refused (rv))
 			sweep_unfinished_keys (s, templ, count);
 		if (rv == CKR_OK)
-			rv = hand_out (s, made, out);
+			rv = hand_out (s, made, out, template_token (templ, count));
 	}
 	session_release (s);
 	return rv;
@@ -973,7 +976,7 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 		/* A copy keeps the source's CKA_TOKEN unless the template says. */
 		if (gate_key_is_ungated (s, object))
 			gate_note_child (s, made, template_token (sn.attrs, count) == 1 ? 1 : -1);
-		rv = hand_out (s, made, out);
+		rv = hand_out (s, made, out, template_token (sn.attrs, count) == 1 ? 1 : -1);
 	}
 	snapshot_release (&sn, NULL, count);
 out:
@@ -1119,7 +1122,7 @@ sys_C_FindObjects (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE_PTR objects, CK_UL
 	if (rv == CKR_OK && *count > max)
 		rv = CKR_GENERAL_ERROR; /* a backend that overran the caller's array */
 	for (CK_ULONG i = 0; rv == CKR_OK && i < *count; i++) {
-		if (!handles_add (s->slot->id, objects[i])) {
+		if (!handles_add (s->slot->id, objects[i], 0)) {
 			*count = 0;
 			rv = CKR_DEVICE_MEMORY;
 		}
@@ -1517,7 +1520,7 @@ sys_C_GenerateKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_ATTR
 		if (template_refused (rv))
 			sweep_unfinished_keys (s, templ, count);
 		if (rv == CKR_OK)
-			rv = hand_out (s, made, key);
+			rv = hand_out (s, made, key, template_token (templ, count));
 	}
 	session_release (s);
 	return rv;
@@ -1537,12 +1540,15 @@ sys_C_GenerateKeyPair (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism,
 		rv = BACKEND (s)->C_GenerateKeyPair (s->bs, mechanism, pub_templ, pub_count, priv_templ,
 		                                     priv_count, &made_pub, &made_priv);
 		if (rv == CKR_OK) {
-			rv = hand_out (s, made_pub, pub);
-			if (rv == CKR_OK)
-				rv = hand_out (s, made_priv, priv);
+			bool pub_out;
+			rv = hand_out (s, made_pub, pub, template_token (pub_templ, pub_count));
+			pub_out = rv == CKR_OK;
+			if (pub_out)
+				rv = hand_out (s, made_priv, priv, template_token (priv_templ, priv_count));
 			else
 				(void)BACKEND (s)->C_DestroyObject (s->bs, made_priv);
-			if (rv != CKR_OK && *pub == made_pub) {
+			if (rv != CKR_OK && pub_out) {
+				/* Both keys or neither. */
 				handles_remove (s->slot->id, made_pub);
 				(void)BACKEND (s)->C_DestroyObject (s->bs, made_pub);
 			}
@@ -1628,7 +1634,7 @@ sys_C_UnwrapKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 	if (rv == CKR_OK) {
 		if (ungated)
 			gate_note_child (s, made, template_token (templ, count));
-		rv = hand_out (s, made, key);
+		rv = hand_out (s, made, key, template_token (templ, count));
 	} else if (made != CK_INVALID_HANDLE) {
 		/* A backend that reports the half-made key of a failed unwrap. */
 		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
@@ -1669,7 +1675,7 @@ sys_C_DeriveKey (CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT
 		/* Recorded from our own copy of the handle, not the caller's. */
 		if (ungated)
 			gate_note_child (s, made, template_token (templ, count));
-		rv = hand_out (s, made, key);
+		rv = hand_out (s, made, key, template_token (templ, count));
 	}
 out:
 	session_release (s);

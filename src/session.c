@@ -3,6 +3,7 @@
 
 #include "session.h"
 #include "gate.h"
+#include "handles.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -137,6 +138,7 @@ finish_close (struct session *s)
 		             (unsigned long)rv);
 	slot_session_closed (s->slot, s->flags);
 	gate_forget_session (s->slot, s->handle);
+	handles_forget_session (s->slot->id, s->handle);
 	pthread_mutex_unlock (&s->lock);
 	session_unref (s);
 }
