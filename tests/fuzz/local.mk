@@ -3,13 +3,13 @@
 # every input a fuzzer found, kept as regression tests) under `make check`
 # in every build.  With --enable-fuzzing (CC=clang) the libFuzzer binaries
 # are built too: tests/fuzz/fuzz-conf tests/fuzz/corpus/conf
-FUZZ_TARGETS = conf token-state
+FUZZ_TARGETS = conf token-state policy
 EXTRA_DIST += tests/fuzz/corpus
 
 FUZZ_COMMON_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS)
 
-check_PROGRAMS += tests/fuzz/replay-conf tests/fuzz/replay-token-state
-TESTS += tests/fuzz/replay-conf tests/fuzz/replay-token-state
+check_PROGRAMS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy
+TESTS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy
 
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/replay.c
 tests_fuzz_replay_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"conf\"
@@ -19,8 +19,12 @@ tests_fuzz_replay_token_state_SOURCES = tests/fuzz/fuzz-token-state.c tests/fuzz
 tests_fuzz_replay_token_state_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"token-state\"
 tests_fuzz_replay_token_state_LDADD = libwarden-core.la
 
+tests_fuzz_replay_policy_SOURCES = tests/fuzz/fuzz-policy.c tests/fuzz/replay.c
+tests_fuzz_replay_policy_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"policy\"
+tests_fuzz_replay_policy_LDADD = libwarden-core.la
+
 if ENABLE_FUZZING
-noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state
+noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state tests/fuzz/fuzz-policy
 
 tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c
 tests_fuzz_fuzz_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS)
@@ -31,4 +35,9 @@ tests_fuzz_fuzz_token_state_SOURCES = tests/fuzz/fuzz-token-state.c
 tests_fuzz_fuzz_token_state_CFLAGS = $(FUZZ_COMMON_CFLAGS)
 tests_fuzz_fuzz_token_state_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_token_state_LDADD = libwarden-core.la
+
+tests_fuzz_fuzz_policy_SOURCES = tests/fuzz/fuzz-policy.c
+tests_fuzz_fuzz_policy_CFLAGS = $(FUZZ_COMMON_CFLAGS)
+tests_fuzz_fuzz_policy_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_policy_LDADD = libwarden-core.la
 endif

@@ -4,6 +4,7 @@ if HAVE_CMOCKA
 UNIT_TESTS = \
 	tests/unit/test-conf \
 	tests/unit/test-token-state \
+	tests/unit/test-policy \
 	$(NULL)
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
@@ -18,4 +19,8 @@ tests_unit_test_conf_LDADD = $(UNIT_LIBS)
 tests_unit_test_token_state_SOURCES = tests/unit/test-token-state.c
 tests_unit_test_token_state_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_token_state_LDADD = $(UNIT_LIBS)
+
+tests_unit_test_policy_SOURCES = tests/unit/test-policy.c
+tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_policy_LDADD = $(UNIT_LIBS)
 endif
