@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include "util.h"
 #include "conf.h"
 #include "gate.h"
 #include "handles.h"
@@ -207,14 +208,6 @@ sys_C_Finalize (CK_VOID_PTR reserved)
 	return rv;
 }
 
-static void
-padded (CK_UTF8CHAR *dst, size_t len, const char *src)
-{
-	size_t n = strlen (src);
-	memset (dst, ' ', len);
-	memcpy (dst, src, n < len ? n : len);
-}
-
 static CK_RV
 get_info (CK_INFO_PTR info, CK_BYTE major, CK_BYTE minor)
 {
@@ -224,8 +217,8 @@ get_info (CK_INFO_PTR info, CK_BYTE major, CK_BYTE minor)
 	memset (info, 0, sizeof *info);
 	info->cryptokiVersion.major = major;
 	info->cryptokiVersion.minor = minor;
-	padded (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
-	padded (info->libraryDescription, sizeof info->libraryDescription,
+	util_pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
+	util_pad (info->libraryDescription, sizeof info->libraryDescription,
 	        "p11-warden attestation-gated keys");
 	info->libraryVersion.major = 0;
 	info->libraryVersion.minor = 1;

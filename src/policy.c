@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
 
+#include "util.h"
 #include "policy.h"
 #include "log.h"
 
@@ -260,18 +261,6 @@ scan_path (const struct scan *sc, struct path *p)
 	}
 }
 
-static int
-hex_nibble (unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits at @pos (after "\u"), or -1. */
 static long
 scan_hex4 (const struct scan *sc, size_t pos)
@@ -280,7 +269,7 @@ scan_hex4 (const struct scan *sc, size_t pos)
 	if (pos > sc->len || sc->len - pos < 4)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
-		int d = hex_nibble (sc->t[pos + i]);
+		int d = util_hex_digit (sc->t[pos + i]);
 		if (d < 0)
 			return -1;
 		v = v << 4 | d;
@@ -791,7 +780,7 @@ parse_value (struct pctx *c, struct json_object *j, const char *claim, const str
 		if (n > 2 * CLAIM_VALUE_MAX)
 			return perr (c, "hex string longer than %d bytes", CLAIM_VALUE_MAX);
 		for (size_t i = 0; i < n; i++) {
-			if (hex_nibble ((unsigned char)s[i]) < 0)
+			if (util_hex_digit ((unsigned char)s[i]) < 0)
 				return perr (c, "not a hex string: character %zu is not 0-9, a-f or A-F", i + 1);
 		}
 		if (info->fixed_len && n / 2 != info->fixed_len)
@@ -801,8 +790,8 @@ parse_value (struct pctx *c, struct json_object *j, const char *claim, const str
 		if (!out->data)
 			return perr (c, "out of memory");
 		for (size_t i = 0; i < n / 2; i++)
-			out->data[i] = (unsigned char)(hex_nibble ((unsigned char)s[2 * i]) << 4 |
-			                               hex_nibble ((unsigned char)s[2 * i + 1]));
+			out->data[i] = (unsigned char)(util_hex_digit ((unsigned char)s[2 * i]) << 4 |
+			                               util_hex_digit ((unsigned char)s[2 * i + 1]));
 		out->data[n / 2] = '\0';
 		out->len = n / 2;
 		return true;

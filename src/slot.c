@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
 
+#include "util.h"
 #include "slot.h"
 #include "log.h"
 #include "token-state.h"
@@ -52,14 +53,6 @@ slot_bind (struct slot *slot)
 	return rv;
 }
 
-static void
-pad (CK_UTF8CHAR *dst, size_t len, const char *src)
-{
-	size_t n = strlen (src);
-	memset (dst, ' ', len);
-	memcpy (dst, src, n < len ? n : len);
-}
-
 CK_RV
 slots_open (const struct conf *conf, char *err, size_t errlen)
 {
@@ -97,7 +90,7 @@ slots_open (const struct conf *conf, char *err, size_t errlen)
 		if (token_state_read (conf->state_dir, s->conf->name, &st) == CKR_OK && st.initialized)
 			memcpy (s->label, st.label, sizeof s->label);
 		else
-			pad (s->label, sizeof s->label, s->conf->name);
+			util_pad (s->label, sizeof s->label, s->conf->name);
 	}
 	return CKR_OK;
 }
@@ -145,8 +138,8 @@ slot_info (struct slot *slot, CK_SLOT_INFO *info)
 
 	memset (info, 0, sizeof *info);
 	snprintf (desc, sizeof desc, "p11-warden slot %s", slot->conf->name);
-	pad (info->slotDescription, sizeof info->slotDescription, desc);
-	pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
+	util_pad (info->slotDescription, sizeof info->slotDescription, desc);
+	util_pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
 	pthread_mutex_lock (&slot->lock);
 	if (slot_bind (slot) == CKR_OK)
 		info->flags |= CKF_TOKEN_PRESENT;
@@ -179,9 +172,9 @@ slot_match_info (struct slot *slot, CK_TOKEN_INFO *info)
 	pthread_mutex_lock (&slot->label_lock);
 	memcpy (info->label, slot->label, sizeof info->label);
 	pthread_mutex_unlock (&slot->label_lock);
-	pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
-	pad (info->model, sizeof info->model, slot->backend.ops->name);
-	pad (info->serialNumber, sizeof info->serialNumber, slot->conf->name);
+	util_pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
+	util_pad (info->model, sizeof info->model, slot->backend.ops->name);
+	util_pad (info->serialNumber, sizeof info->serialNumber, slot->conf->name);
 }
 
 CK_RV

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
 
+#include "util.h"
 #include "token-state.h"
 #include "log.h"
 
@@ -42,18 +43,6 @@ hex_encode (const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int
-hex_nibble (char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode exactly @len bytes from @in, which must hold exactly 2*len digits. */
 static bool
 hex_decode (const char *in, size_t in_len, unsigned char *out, size_t len)
@@ -61,7 +50,7 @@ hex_decode (const char *in, size_t in_len, unsigned char *out, size_t len)
 	if (in_len != 2 * len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
-		int hi = hex_nibble (in[2 * i]), lo = hex_nibble (in[2 * i + 1]);
+		int hi = util_hex_digit (in[2 * i]), lo = util_hex_digit (in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = (unsigned char)(hi << 4 | lo);
