@@ -3,13 +3,15 @@
 # every input a fuzzer found, kept as regression tests) under `make check`
 # in every build.  With --enable-fuzzing (CC=clang) the libFuzzer binaries
 # are built too: tests/fuzz/fuzz-conf tests/fuzz/corpus/conf
-FUZZ_TARGETS = conf token-state policy
+FUZZ_TARGETS = conf token-state policy verify-tpm
 EXTRA_DIST += tests/fuzz/corpus
 
 FUZZ_COMMON_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS)
 
-check_PROGRAMS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy
-TESTS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy
+check_PROGRAMS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy \
+	tests/fuzz/replay-verify-tpm
+TESTS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy \
+	tests/fuzz/replay-verify-tpm
 
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/replay.c
 tests_fuzz_replay_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"conf\"
@@ -23,8 +25,18 @@ tests_fuzz_replay_policy_SOURCES = tests/fuzz/fuzz-policy.c tests/fuzz/replay.c
 tests_fuzz_replay_policy_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"policy\"
 tests_fuzz_replay_policy_LDADD = libwarden-core.la
 
+tests_fuzz_replay_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c tests/fuzz/replay.c src/verify-tpm.c src/verify-tpm.h
+tests_fuzz_replay_verify_tpm_CFLAGS = $(FUZZ_COMMON_CFLAGS) $(TSS2MU_CFLAGS) -DFUZZ_NAME=\"verify-tpm\"
+tests_fuzz_replay_verify_tpm_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_LIBS)
+
 if ENABLE_FUZZING
-noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state tests/fuzz/fuzz-policy
+noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state tests/fuzz/fuzz-policy \
+	tests/fuzz/fuzz-verify-tpm
+
+tests_fuzz_fuzz_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c src/verify-tpm.c src/verify-tpm.h
+tests_fuzz_fuzz_verify_tpm_CFLAGS = $(FUZZ_COMMON_CFLAGS) $(TSS2MU_CFLAGS)
+tests_fuzz_fuzz_verify_tpm_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_verify_tpm_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_LIBS)
 
 tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz-conf.c
 tests_fuzz_fuzz_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS)
