@@ -15,6 +15,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-nss.sh \
 	tests/integration/test-p11kit.sh \
 	tests/integration/test-bad-config.sh \
+	tests/integration/test-tpm-quote.sh \
 	$(NULL)
 # GnuTLS's p11tool hangs at exit when the ASan runtime is preloaded into it
 # (libp11-kit's destructor blocks in freelocale; it does so with SoftHSM
@@ -33,3 +34,9 @@ EXTRA_DIST += \
 
 # They load the built module: make sure it exists before they start.
 $(INTEGRATION_TESTS:.sh=.log): p11-warden.la
+
+# The TPM quote verifier against real quotes from swtpm (test-tpm-quote.sh).
+check_PROGRAMS += tests/integration/verify-quote
+tests_integration_verify_quote_SOURCES = tests/integration/verify-quote.c src/verify-tpm.c src/verify-tpm.h
+tests_integration_verify_quote_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS) $(TSS2MU_CFLAGS)
+tests_integration_verify_quote_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_LIBS)
