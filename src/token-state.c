@@ -111,6 +111,8 @@ pin_verify (const CK_UTF8CHAR *pin, CK_ULONG len, const char *encoded)
 	if (derive (pin, len, salt, (unsigned int)iterations, got))
 		ok = CRYPTO_memcmp (got, want, HASH_LEN) == 0;
 	OPENSSL_cleanse (got, sizeof got);
+	OPENSSL_cleanse (want, sizeof want);
+	OPENSSL_cleanse (salt, sizeof salt);
 	return ok;
 }
 
