@@ -29,6 +29,23 @@ p11w_cleanup() {
 }
 trap p11w_cleanup EXIT
 export HOME=$W/home
+
+# The sanitizer build names its ASan suppressions file in ASAN_OPTIONS; a
+# test that drops to another uid (test-p11kit.sh) could not read it where
+# the build tree is private, and ASan refuses to start without it: use a
+# copy in $W, which every uid can read.
+case "${ASAN_OPTIONS:-}" in
+*suppressions=*)
+	p11w_supp=${ASAN_OPTIONS##*suppressions=}
+	p11w_supp=${p11w_supp%%:*}
+	if [ -r "$p11w_supp" ]; then
+		cp "$p11w_supp" "$W/asan-suppressions.txt"
+		chmod 0644 "$W/asan-suppressions.txt"
+		ASAN_OPTIONS=${ASAN_OPTIONS/suppressions=$p11w_supp/suppressions=$W/asan-suppressions.txt}
+		export ASAN_OPTIONS
+	fi
+	;;
+esac
 mkdir -p "$HOME"
 
 # Backend and front PINs used throughout the tests.
