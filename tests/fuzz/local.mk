@@ -25,7 +25,7 @@ tests_fuzz_replay_policy_SOURCES = tests/fuzz/fuzz-policy.c tests/fuzz/replay.c
 tests_fuzz_replay_policy_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"policy\"
 tests_fuzz_replay_policy_LDADD = libwarden-core.la
 
-tests_fuzz_replay_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c tests/fuzz/replay.c src/verify-tpm.c src/verify-tpm.h
+tests_fuzz_replay_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c tests/fuzz/replay.c
 tests_fuzz_replay_verify_tpm_CFLAGS = $(FUZZ_COMMON_CFLAGS) $(TSS2MU_CFLAGS) -DFUZZ_NAME=\"verify-tpm\"
 tests_fuzz_replay_verify_tpm_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_LIBS)
 
@@ -33,7 +33,7 @@ if ENABLE_FUZZING
 noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state tests/fuzz/fuzz-policy \
 	tests/fuzz/fuzz-verify-tpm
 
-tests_fuzz_fuzz_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c src/verify-tpm.c src/verify-tpm.h
+tests_fuzz_fuzz_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c
 tests_fuzz_fuzz_verify_tpm_CFLAGS = $(FUZZ_COMMON_CFLAGS) $(TSS2MU_CFLAGS)
 tests_fuzz_fuzz_verify_tpm_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_verify_tpm_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_LIBS)

@@ -37,6 +37,6 @@ $(INTEGRATION_TESTS:.sh=.log): p11-warden.la
 
 # The TPM quote verifier against real quotes from swtpm (test-tpm-quote.sh).
 check_PROGRAMS += tests/integration/verify-quote
-tests_integration_verify_quote_SOURCES = tests/integration/verify-quote.c src/verify-tpm.c src/verify-tpm.h
+tests_integration_verify_quote_SOURCES = tests/integration/verify-quote.c
 tests_integration_verify_quote_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS) $(TSS2MU_CFLAGS)
 tests_integration_verify_quote_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_LIBS)

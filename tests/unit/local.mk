@@ -25,9 +25,7 @@ tests_unit_test_policy_SOURCES = tests/unit/test-policy.c
 tests_unit_test_policy_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_policy_LDADD = $(UNIT_LIBS)
 
-# The TPM quote verifier is compiled into its tests only until the gate
-# uses it (so tss2-mu does not reach the module before then).
-tests_unit_test_verify_tpm_SOURCES = tests/unit/test-verify-tpm.c src/verify-tpm.c src/verify-tpm.h
+tests_unit_test_verify_tpm_SOURCES = tests/unit/test-verify-tpm.c
 tests_unit_test_verify_tpm_CFLAGS = $(UNIT_CFLAGS) $(TSS2MU_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_test_verify_tpm_LDADD = $(UNIT_LIBS) $(TSS2MU_LIBS) $(JSONC_LIBS) $(CRYPTO_LIBS)
 endif
