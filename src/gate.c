@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "gate.h"
+#include "attest.h"
 #include "handles.h"
 #include "log.h"
 #include "ungated.h"
@@ -278,6 +279,7 @@ void
 gate_forget_session (struct slot *slot, CK_SESSION_HANDLE session)
 {
 	ungated_forget_session (slot->id, session);
+	attest_forget_session (session);
 }
 
 void
@@ -347,21 +349,115 @@ describe_key (const struct key_facts *f, char *out, size_t len)
 	snprintf (out + o, len - o, "'");
 }
 
+/* The policy operation a gated use falls under.  Every use that reaches
+ * the gate of a gated private or secret key releases something, except a
+ * padded or hashed signature (which reaches it only when a policy gates
+ * "sign"): encryption, MACs and raw signatures with a secret key are
+ * oracles, so they count as decryption. */
+static enum policy_op
+policy_op_of (enum gate_use use, CK_MECHANISM_TYPE mechanism)
+{
+	switch (use) {
+	case GATE_DECRYPT: return POLICY_OP_DECRYPT;
+	case GATE_UNWRAP: return POLICY_OP_UNWRAP;
+	case GATE_DERIVE: return POLICY_OP_DERIVE;
+	case GATE_WRAP:
+	case GATE_WRAPPING: return POLICY_OP_WRAP;
+	case GATE_DIGEST_KEY: return POLICY_OP_DIGEST_KEY;
+	case GATE_READ_SECRET: return POLICY_OP_READ_SECRET;
+	case GATE_SIGN:
+	case GATE_SIGN_RECOVER:
+		if (signature_mechanism (mechanism))
+			return POLICY_OP_SIGN;
+		return mechanism == CKM_RSA_X_509 ? POLICY_OP_RAW_SIGN : POLICY_OP_DECRYPT;
+	case GATE_ENCRYPT:
+	case GATE_VERIFY:
+	case GATE_VERIFY_RECOVER:
+	case GATE_CHANGE_IDENTITY:
+	case GATE_COPY:
+		return POLICY_OP_DECRYPT;
+	}
+	return POLICY_OP_DECRYPT;
+}
+
+/* The policy a gated key is bound to: the first `key-policy` whose URI
+ * names it, else the slot's `policy`; -1 when there is none. */
+static int
+key_policy (struct session *s, const struct key_facts *f, const char **name)
+{
+	const struct conf_slot *c = s->slot->conf;
+	CK_TOKEN_INFO ti;
+
+	*name = NULL;
+	if (c->n_bindings && facts_complete (f)) {
+		slot_match_info (s->slot, &ti);
+		for (size_t i = 0; i < c->n_bindings; i++) {
+			if (p11_kit_uri_match_token_info (c->bindings[i].uri.uri, &ti) == 1 &&
+			    p11_kit_uri_match_attributes (c->bindings[i].uri.uri, f->attrs, 3) == 1) {
+				*name = c->bindings[i].policy;
+				return attest_policy_index (*name);
+			}
+		}
+	}
+	/* A key whose name cannot be read whole is not matched by a binding,
+	 * and falls to the slot's default like any other. */
+	*name = c->policy;
+	return c->policy ? attest_policy_index (c->policy) : -1;
+}
+
+/* A gated key bound to policy @policy: is there a live verdict? */
+static CK_RV
+check_verdict (struct session *s, int policy, const char *policy_name, enum gate_use use,
+               CK_MECHANISM_TYPE mechanism, enum policy_op op, const char *what)
+{
+	char reason[ATTEST_REASON_MAX];
+	CK_RV rv;
+
+	if (policy < 0) {
+		log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: the key is gated and "
+		             "no policy is bound to it (set 'policy' or 'key-policy' for the slot)",
+		             s->slot->conf->name, gate_use_name (use), (unsigned long)mechanism,
+		             log_ckm_name (mechanism) ? " " : "",
+		             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what);
+		return P11W_CKR_DENIED;
+	}
+	if (op >= POLICY_OP_ENCRYPT && !attest_policy_gates (policy, op))
+		return CKR_OK;
+	rv = attest_check (s, policy, reason, sizeof reason);
+	if (rv == CKR_OK) {
+		log_debug ("slot '%s': %s of key %s: released under policy '%s'", s->slot->conf->name,
+		           gate_use_name (use), what, policy_name ? policy_name : "?");
+		return CKR_OK;
+	}
+	log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: %s", s->slot->conf->name,
+	             gate_use_name (use), (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
+	             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what, reason);
+	return P11W_CKR_DENIED;
+}
+
 CK_RV
 gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
                 CK_MECHANISM_TYPE mechanism, CK_RV invalid_rv, bool *ungated)
 {
 	struct key_facts f;
 	char what[GATE_LABEL_MAX * 4 + 32];
+	const char *policy_name = NULL;
 	unsigned long epoch;
+	int policy;
 	CK_RV rv;
 
 	if (ungated)
 		*ungated = false;
 	if (key == CK_INVALID_HANDLE)
 		return invalid_rv;
-	if (!may_release (use, mechanism))
-		return key_fits_mechanism (s, key, use, mechanism, invalid_rv);
+	if (!may_release (use, mechanism)) {
+		rv = key_fits_mechanism (s, key, use, mechanism, invalid_rv);
+		/* Signatures pass, unless a policy gates them too: then a
+		 * gated key's signature needs a verdict like a release. */
+		if (rv != CKR_OK || !s->slot->conf->gated ||
+		    (use != GATE_SIGN && use != GATE_SIGN_RECOVER) || !attest_any_policy_gates_sign ())
+			return rv;
+	}
 	/* In every slot, gated or not: a key handle in the parameters is
 	 * checked by no one (the backend may even take one of another slot's
 	 * keys, see handles.h). */
@@ -382,6 +478,12 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 		if (ungated)
 			*ungated = true;
 		return CKR_OK;
+	}
+	if (ungated_lookup_policy (s->slot->id, key, &policy)) {
+		/* Found gated recently, bound to this policy. */
+		snprintf (what, sizeof what, "handle %lu", (unsigned long)key);
+		return check_verdict (s, policy, NULL, use, mechanism, policy_op_of (use, mechanism),
+		                      what);
 	}
 
 	epoch = ungated_epoch ();
@@ -413,13 +515,11 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 		return CKR_OK;
 	}
 
-	/* A gated key.  No evidence path exists in this version, so nothing
-	 * can be released: the attestation issue adds the verdict check here. */
-	log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: the key is gated and no "
-	             "attestation verdict is available", s->slot->conf->name, gate_use_name (use),
-	             (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
-	             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what);
-	return P11W_CKR_DENIED;
+	/* A gated key: released only under a live verdict for its policy. */
+	policy = key_policy (s, &f, &policy_name);
+	ungated_note_policy (s->slot->id, key, epoch, policy);
+	return check_verdict (s, policy, policy_name, use, mechanism, policy_op_of (use, mechanism),
+	                      what);
 }
 
 /* Is @key released without evidence: by configuration, or as the child of

@@ -11,6 +11,7 @@
 
 #include "util.h"
 #include "conf.h"
+#include "attest.h"
 #include "gate.h"
 #include "handles.h"
 #include "log.h"
@@ -135,6 +136,7 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 		/* A child initialising again: forget the parent's state. */
 		sessions_abandon ();
 		gate_reset (true);
+		attest_abandon ();
 		handles_reset (true);
 		slots_abandon ();
 		memset (&gl.conf, 0, sizeof gl.conf);
@@ -166,11 +168,18 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 	rv = sessions_init ();
 	if (rv != CKR_OK)
 		goto fail_conf;
+	rv = attest_open (&gl.conf, err, sizeof err);
+	if (rv != CKR_OK) {
+		log_error ("C_Initialize failed: %s", err);
+		sessions_close_all ();
+		goto fail_conf;
+	}
 	rv = slots_open (&gl.conf, err, sizeof err);
 	if (rv != CKR_OK) {
 		log_error ("C_Initialize failed: %s", err);
 		slots_close ();
 		sessions_close_all ();
+		attest_close ();
 		goto fail_conf;
 	}
 	gl.generation = atomic_load (&fork_generation);
@@ -202,6 +211,7 @@ sys_C_Finalize (CK_VOID_PTR reserved)
 		slots_close ();
 		gate_reset (false);
 		handles_reset (false);
+		attest_close ();
 		conf_free (&gl.conf);
 	}
 	pthread_mutex_unlock (&gl.lock);
@@ -788,8 +798,9 @@ hand_out (struct session *s, CK_OBJECT_HANDLE made, CK_OBJECT_HANDLE_PTR out, in
 {
 	/* A session object (CKA_TOKEN false, the default) dies with this
 	 * session; its handle is recorded as the session's.  In doubt, a token
-	 * object: the record then outlives the object, never the reverse. */
-	if (!handles_add (s->slot->id, made, is_token == 0 ? s->handle : 0)) {
+	 * object: the record then outlives the object, never the reverse.
+	 * A handle in the range of p11-warden's own objects is refused. */
+	if (attest_is_object (made) || !handles_add (s->slot->id, made, is_token == 0 ? s->handle : 0)) {
 		(void)BACKEND (s)->C_DestroyObject (s->bs, made);
 		return CKR_DEVICE_MEMORY;
 	}
@@ -930,6 +941,14 @@ sys_C_CreateObject (CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG c
 	BEGIN_SESSION (handle);
 	if (!template_ok (templ, count) || !out) {
 		rv = CKR_ARGUMENTS_BAD;
+	} else if (attest_template_is_ours (templ, count)) {
+		/* A challenge, or evidence to appraise (p11-warden.h). */
+		struct snapshot sn;
+		rv = snapshot_take (&sn, templ, count, true);
+		if (rv == CKR_OK) {
+			rv = attest_create_object (s, sn.attrs, count, out);
+			snapshot_release (&sn, NULL, count);
+		}
 	} else {
 		CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
 		rv = BACKEND (s)->C_CreateObject (s->bs, templ, count, &made);
@@ -951,6 +970,10 @@ sys_C_CopyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ATTRIBUT
 	BEGIN_SESSION (handle);
 	if (!template_ok (templ, count) || !out) {
 		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (attest_is_object (object)) {
+		rv = CKR_ACTION_PROHIBITED;
 		goto out;
 	}
 	if (!KNOWN (s, object)) {
@@ -981,6 +1004,11 @@ static CK_RV
 sys_C_DestroyObject (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object)
 {
 	BEGIN_SESSION (handle);
+	if (attest_is_object (object)) {
+		rv = attest_destroy_object (s, object);
+		session_release (s);
+		return rv;
+	}
 	if (!KNOWN (s, object)) {
 		session_release (s);
 		return CKR_OBJECT_HANDLE_INVALID;
@@ -1000,6 +1028,8 @@ sys_C_GetObjectSize (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ULONG
 	BEGIN_SESSION (handle);
 	if (!size)
 		rv = CKR_ARGUMENTS_BAD;
+	else if (attest_is_object (object))
+		*size = CK_UNAVAILABLE_INFORMATION;
 	else if (!KNOWN (s, object))
 		rv = CKR_OBJECT_HANDLE_INVALID;
 	else
@@ -1016,6 +1046,10 @@ sys_C_GetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 	BEGIN_SESSION (handle);
 	if (!templ || count == 0) {
 		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (attest_is_object (object)) {
+		rv = attest_get_attributes (s, object, templ, count);
 		goto out;
 	}
 	if (!KNOWN (s, object)) {
@@ -1048,6 +1082,10 @@ sys_C_SetAttributeValue (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object,
 	BEGIN_SESSION (handle);
 	if (!templ || count == 0) {
 		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (attest_is_object (object)) {
+		rv = CKR_ACTION_PROHIBITED;
 		goto out;
 	}
 	if (!KNOWN (s, object)) {

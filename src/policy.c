@@ -1753,3 +1753,21 @@ policy_evaluate (const struct policy *p, const struct evidence_claims *ev, size_
 	snprintf (out->reason, sizeof out->reason, "pass");
 	return true;
 }
+
+bool
+policy_for_each_anchor (const struct policy *p,
+                        bool (*cb) (const char *format, const char *anchor, const char *path,
+                                    void *user),
+                        void *user)
+{
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+		if (r->kind != RULE_EVIDENCE)
+			continue;
+		for (size_t j = 0; j < r->n_anchors; j++) {
+			if (!cb (formats[r->format].name, r->anchors[j], r->path, user))
+				return false;
+		}
+	}
+	return true;
+}

@@ -90,6 +90,13 @@ const unsigned char *policy_digest (const struct policy *p);
 
 const char *policy_op_name (enum policy_op op);
 
+/* Call @cb for every anchor every evidence rule names, with the rule's
+ * format and JSON path; stops (returning false) when @cb returns false. */
+bool policy_for_each_anchor (const struct policy *p,
+                             bool (*cb) (const char *format, const char *anchor, const char *path,
+                                         void *user),
+                             void *user);
+
 /*
  * Does the evidence in @ev satisfy @p at time @now?  An evidence rule is
  * met by any one element of @ev of its format, verified by one of its

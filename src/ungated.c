@@ -20,6 +20,7 @@ struct record {
 	enum kind kind;
 	CK_SESSION_HANDLE owner;   /* children: session of a session object, or 0 */
 	uint64_t expires_ns;       /* decisions */
+	int policy;                /* decisions: -1 ungated, else the gated key's policy */
 	struct record *next;
 };
 
@@ -110,19 +111,23 @@ match_all (const struct record *r, const void *arg)
 	return true;
 }
 
-static bool
+/* The record of @object: a child, or a decision (ungated, or the policy
+ * of a gated key); -2 none, -1 ungated, else the policy. */
+static int
 lookup (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, bool children_only)
 {
 	struct key k = { slot, object, now_ns () };
 	unsigned int b = bucket (slot, object);
-	bool found = false;
+	int found = -2;
 
 	pthread_mutex_lock (&tbl.lock);
 	remove_inlock (b, match_expired, &k);
 	for (struct record *r = tbl.buckets[b]; r; r = r->next) {
 		if (r->slot == slot && r->object == object && (!children_only || r->kind == KIND_CHILD)) {
-			found = true;
-			break;
+			found = r->kind == KIND_CHILD ? -1 : r->policy;
+			/* A child record outranks a decision about the same key. */
+			if (found == -1)
+				break;
 		}
 	}
 	pthread_mutex_unlock (&tbl.lock);
@@ -132,18 +137,28 @@ lookup (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, bool children_only)
 bool
 ungated_lookup (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 {
-	return lookup (slot, object, false);
+	return lookup (slot, object, false) == -1;
+}
+
+bool
+ungated_lookup_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int *policy)
+{
+	int p = lookup (slot, object, false);
+	if (p < 0)
+		return false;
+	*policy = p;
+	return true;
 }
 
 bool
 ungated_is_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 {
-	return lookup (slot, object, true);
+	return lookup (slot, object, true) == -1;
 }
 
 static bool
 add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE owner,
-     unsigned long epoch)
+     unsigned long epoch, int policy)
 {
 	struct record *r = calloc (1, sizeof *r);
 	struct key k = { slot, object, now_ns () };
@@ -155,6 +170,7 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 	r->object = object;
 	r->kind = kind;
 	r->owner = owner;
+	r->policy = kind == KIND_DECISION ? policy : -1;
 	pthread_mutex_lock (&tbl.lock);
 	if (kind == KIND_DECISION) {
 		/* A decision read before a rename that has completed since
@@ -183,7 +199,7 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 bool
 ungated_note_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HANDLE owner)
 {
-	return add (slot, object, KIND_CHILD, owner, 0);
+	return add (slot, object, KIND_CHILD, owner, 0, -1);
 }
 
 unsigned long
@@ -199,7 +215,14 @@ ungated_epoch (void)
 void
 ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch)
 {
-	(void)add (slot, object, KIND_DECISION, 0, epoch);
+	(void)add (slot, object, KIND_DECISION, 0, epoch, -1);
+}
+
+void
+ungated_note_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch, int policy)
+{
+	if (policy >= 0)
+		(void)add (slot, object, KIND_DECISION, 0, epoch, policy);
 }
 
 void

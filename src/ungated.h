@@ -8,8 +8,9 @@
  *   through it).  Kept until the key is destroyed through p11-warden, its
  *   session closes (session objects), or the module is finalised.
  * - decisions: a key an `ungated` URI named when the gate last read it,
- *   for `gate-cache-ms` (p11-warden.conf(5)); dropped earlier when the key
- *   is renamed or destroyed through p11-warden.
+ *   or the policy a gated key's name bound it to, for `gate-cache-ms`
+ *   (p11-warden.conf(5)); dropped earlier when the key is renamed or
+ *   destroyed through p11-warden.
  *
  * Only releases are remembered, never refusals, and only for a bounded
  * number of keys: beyond it, the gate asks the backend every time.
@@ -38,6 +39,13 @@ bool ungated_note_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HA
  * ungated_epoch() was @epoch: dropped if a rename completed since. */
 unsigned long ungated_epoch (void);
 void ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch);
+/* The same memory for a gated key: which policy its name binds it to
+ * (found by the key-policy URIs or the slot's default), so that a key
+ * with a live verdict need not be read again.  Only the binding is kept;
+ * the verdict is asked for at every use. */
+void ungated_note_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch,
+                          int policy);
+bool ungated_lookup_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int *policy);
 
 void ungated_forget_object (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 /* A rename through p11-warden has completed (call after the backend has

@@ -10,7 +10,7 @@
 # line and its output as TAP diagnostics.
 
 # The reason every denial of a gated key carries in the log (gate.c).
-DENIAL_REASON='the key is gated and no attestation verdict is available'
+DENIAL_REASON='the key is gated and no policy is bound to it'
 # How long one client call may take before it counts as hung.
 : "${P11W_CMD_TIMEOUT:=60}"
 
