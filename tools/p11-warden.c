@@ -1,0 +1,701 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * p11-warden: the administrator's tool (p11-warden(1)).  It uses the same
+ * code as the module (configuration, policies, anchors, verifiers,
+ * collectors), so that what it answers is what the gate would decide.
+ *
+ * Exit codes: 0 success (a policy that loads, evidence that passes),
+ * 1 a negative answer (a policy with errors, evidence that fails, a
+ * collector that fails), 2 usage errors, 3 the environment (a
+ * configuration, anchor or file that cannot be used).
+ */
+#include "config.h"
+
+#include "anchors.h"
+#include "claims.h"
+#include "collector.h"
+#include "conf.h"
+#include "evidence.h"
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_NO 1
+#define EXIT_USAGE 2
+#define EXIT_ENV 3
+
+#ifndef P11W_SYSCONF_FILE
+#define P11W_SYSCONF_FILE "/etc/p11-warden/p11-warden.conf"
+#endif
+
+static bool json_out;
+
+static const char usage_text[] =
+	"usage: p11-warden [--json] COMMAND ...\n"
+	"\n"
+	"  policy check FILE...           load and lint policies\n"
+	"  policy test --policy FILE --evidence FILE --format FORMAT [--nonce HEX]\n"
+	"              [--conf FILE | --anchor NAME:FORMAT:PEMFILE ...] [--now EPOCH]\n"
+	"                                 would this evidence pass this policy?\n"
+	"  evidence collect --slot NAME [--conf FILE]\n"
+	"                                 run the slot's collectors, print the claims and\n"
+	"                                 the verdict of the slot's policy\n"
+	"\n"
+	"  --json          machine-readable output (one JSON object)\n"
+	"  --help          this text; COMMAND --help for a command's\n"
+	"  --version       the version\n"
+	"\n"
+	"Exit status: 0 yes/success, 1 no (invalid policy, failing evidence),\n"
+	"2 usage error, 3 configuration or file error.  See p11-warden(1).\n";
+
+static int usage_error (const char *fmt, const char *arg) __attribute__ ((format (printf, 1, 0)));
+
+static int
+usage_error (const char *fmt, const char *arg)
+{
+	fprintf (stderr, "p11-warden: ");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	fprintf (stderr, fmt, arg ? arg : "");
+#pragma GCC diagnostic pop
+	fprintf (stderr, "\nTry 'p11-warden --help'.\n");
+	return EXIT_USAGE;
+}
+
+static void
+print_json (struct json_object *o)
+{
+	printf ("%s\n", json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN |
+	                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put (o);
+}
+
+/* ------------------------------------------------------------ files */
+
+static unsigned char *
+read_file (const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	size_t have = 0;
+	int fd = !strcmp (path, "-") ? dup (0) : open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		snprintf (err, errlen, "%s: cannot open: %s", path, strerror (errno));
+		return NULL;
+	}
+	if (fstat (fd, &st) != 0 || S_ISDIR (st.st_mode)) {
+		snprintf (err, errlen, "%s: not a file", path);
+		close (fd);
+		return NULL;
+	}
+	buf = malloc (max + 1);
+	if (!buf) {
+		snprintf (err, errlen, "out of memory");
+		close (fd);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t r = read (fd, buf + have, max + 1 - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf (err, errlen, "%s: read error: %s", path, strerror (errno));
+			free (buf);
+			close (fd);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		have += (size_t)r;
+		if (have > max) {
+			snprintf (err, errlen, "%s: larger than %zu bytes", path, max);
+			free (buf);
+			close (fd);
+			return NULL;
+		}
+	}
+	close (fd);
+	*len = have;
+	return buf;
+}
+
+static bool
+parse_hex (const char *s, unsigned char *out, size_t max, size_t *len)
+{
+	size_t n = strlen (s);
+	if (n == 0 || n % 2 || n / 2 > max)
+		return false;
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = util_hex_digit ((unsigned char)s[2 * i]);
+		int lo = util_hex_digit ((unsigned char)s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return true;
+}
+
+/* ------------------------------------------------------------ claims */
+
+static void
+print_claims (const struct claim_set *set, struct json_object *into)
+{
+	for (size_t i = 0; i < claim_set_count (set); i++) {
+		const struct claim *c = claim_set_at (set, i);
+		char v[1024];
+		claim_value_format (&c->v, 256, v, sizeof v);
+		if (into) {
+			struct json_object *jv;
+			switch (c->v.type) {
+			case CLAIM_INT: jv = json_object_new_int64 (c->v.i); break;
+			case CLAIM_BOOL: jv = json_object_new_boolean (c->v.b); break;
+			case CLAIM_STRING:
+				jv = json_object_new_string_len ((const char *)c->v.data, (int)c->v.len);
+				break;
+			default: jv = json_object_new_string (v); break;
+			}
+			json_object_object_add (into, c->name, jv);
+		} else {
+			printf ("  %s = %s\n", c->name, v);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ anchors */
+
+/* Anchors given on the command line live in a configuration of their own. */
+struct cli_anchors {
+	struct conf conf;
+	struct anchor_set set;
+	bool loaded;
+};
+
+static int
+add_cli_anchor (struct conf *conf, const char *spec)
+{
+	char *copy = strdup (spec), *name, *format, *file;
+	struct conf_anchor *a;
+	if (!copy)
+		return EXIT_ENV;
+	name = copy;
+	format = strchr (name, ':');
+	file = format ? strchr (format + 1, ':') : NULL;
+	if (!format || !file) {
+		free (copy);
+		return usage_error ("--anchor wants NAME:FORMAT:PEMFILE, not '%s'", spec);
+	}
+	*format++ = '\0';
+	*file++ = '\0';
+	if (!evidence_format_known (format) || !*name || strlen (name) > CONF_NAME_MAX ||
+	    *file != '/') {
+		free (copy);
+		return usage_error ("--anchor '%s': NAME (1-63 characters), FORMAT (tpm2-quote, eat, "
+		                    "ear) and an absolute PEMFILE", spec);
+	}
+	a = realloc (conf->anchors, (conf->n_anchors + 1) * sizeof *a);
+	if (!a) {
+		free (copy);
+		return EXIT_ENV;
+	}
+	conf->anchors = a;
+	a = &conf->anchors[conf->n_anchors++];
+	memset (a, 0, sizeof *a);
+	snprintf (a->name, sizeof a->name, "%s", name);
+	a->format = strdup (format);
+	a->file = strdup (file);
+	free (copy);
+	return a->format && a->file ? 0 : EXIT_ENV;
+}
+
+static const char *
+conf_path_default (const char *given)
+{
+	const char *env;
+	if (given)
+		return given;
+	env = getenv ("P11_WARDEN_CONF");
+	return env && *env ? env : P11W_SYSCONF_FILE;
+}
+
+static int
+load_conf (const char *path, struct conf *conf)
+{
+	char err[1024];
+	bool missing = false;
+	if (!conf_load (path, false, conf, &missing, err, sizeof err)) {
+		fprintf (stderr, "p11-warden: %s\n", err);
+		return EXIT_ENV;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ policy check */
+
+static void
+policy_summary (const struct policy *p, char *out, size_t len)
+{
+	size_t o = (size_t)snprintf (out, len, "max-age %u s, nonce %s, gates", policy_max_age (p),
+	                             policy_nonce_required (p) ? "required" : "optional");
+	for (int op = 0; op < POLICY_OP_COUNT && o < len; op++) {
+		if (policy_gates (p, (enum policy_op)op))
+			o += (size_t)snprintf (out + o, len - o, " %s", policy_op_name ((enum policy_op)op));
+	}
+}
+
+static int
+cmd_policy_check (int argc, char **argv)
+{
+	int rc = 0;
+	struct json_object *results = json_out ? json_object_new_array () : NULL;
+
+	if (argc < 1 || !strcmp (argv[0], "--help")) {
+		printf ("usage: p11-warden policy check FILE...\n"
+		        "Load each policy as the module would and report errors with their JSON path.\n");
+		return argc < 1 ? EXIT_USAGE : 0;
+	}
+	for (int i = 0; i < argc; i++) {
+		char err[1024], summary[256];
+		struct policy *p = policy_load_file (argv[i], err, sizeof err);
+		struct json_object *r = NULL;
+		if (results) {
+			r = json_object_new_object ();
+			json_object_object_add (r, "file", json_object_new_string (argv[i]));
+			json_object_object_add (r, "ok", json_object_new_boolean (p != NULL));
+		}
+		if (!p) {
+			rc = EXIT_NO;
+			if (r)
+				json_object_object_add (r, "error", json_object_new_string (err));
+			else
+				printf ("%s\n", err);
+		} else {
+			policy_summary (p, summary, sizeof summary);
+			if (r) {
+				json_object_object_add (r, "summary", json_object_new_string (summary));
+			} else {
+				printf ("%s: ok (%s)\n", argv[i], summary);
+				if (!policy_nonce_required (p))
+					printf ("%s: warning: no nonce required: replayed evidence is accepted "
+					        "within max-age\n", argv[i]);
+				if (policy_max_age (p) > 3600)
+					printf ("%s: warning: max-age over an hour keeps a verdict long after "
+					        "the platform may have changed\n", argv[i]);
+			}
+			policy_free (p);
+		}
+		if (r)
+			json_object_array_add (results, r);
+	}
+	if (results)
+		print_json (results);
+	return rc;
+}
+
+/* ------------------------------------------------------------ policy test */
+
+static int
+cmd_policy_test (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "evidence", required_argument, NULL, 'e' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "nonce", required_argument, NULL, 'n' },
+		{ "conf", required_argument, NULL, 'c' },
+		{ "anchor", required_argument, NULL, 'a' },
+		{ "now", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *policy_file = NULL, *evidence_file = NULL, *format = NULL, *conf_file = NULL;
+	unsigned char nonce[64];
+	size_t nonce_len = 0;
+	bool have_nonce = false, cli = false;
+	time_t now = time (NULL);
+	struct conf conf;
+	struct anchor_set anchors = { 0 };
+	struct policy *p = NULL;
+	unsigned char *evidence = NULL;
+	size_t evidence_len = 0;
+	struct appraisal a;
+	struct evidence_claims ev;
+	struct policy_result res;
+	char err[1024];
+	int c, rc;
+
+	conf_init_defaults (&conf);
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': policy_file = optarg; break;
+		case 'e': evidence_file = optarg; break;
+		case 'f': format = optarg; break;
+		case 'c': conf_file = optarg; break;
+		case 'n':
+			if (!parse_hex (optarg, nonce, sizeof nonce, &nonce_len)) {
+				conf_free (&conf);
+				return usage_error ("--nonce must be 1 to 64 bytes in hex, not '%s'", optarg);
+			}
+			have_nonce = true;
+			break;
+		case 'a':
+			cli = true;
+			if ((rc = add_cli_anchor (&conf, optarg)) != 0) {
+				conf_free (&conf);
+				return rc;
+			}
+			break;
+		case 't': {
+			char *end = NULL;
+			long long v = strtoll (optarg, &end, 10);
+			if (!*optarg || *end || v <= 0) {
+				conf_free (&conf);
+				return usage_error ("--now wants seconds since the epoch, not '%s'", optarg);
+			}
+			now = (time_t)v;
+			break;
+		}
+		case 'h':
+			conf_free (&conf);
+			printf ("usage: p11-warden policy test --policy FILE --evidence FILE --format FORMAT\n"
+			        "       [--nonce HEX] [--conf FILE | --anchor NAME:FORMAT:PEMFILE ...]\n"
+			        "       [--now EPOCH]\n"
+			        "Appraise the evidence (FORMAT: tpm2-quote, eat, ear) against the enrolled\n"
+			        "anchors (of --conf, default the module's configuration, or those given\n"
+			        "with --anchor), then evaluate the policy.  Without --nonce the evidence's\n"
+			        "nonce is not checked, and a policy that requires one fails.\n"
+			        "Exit 0 when it passes, 1 when it does not (the first failing predicate\n"
+			        "is printed).\n");
+			return 0;
+		default:
+			conf_free (&conf);
+			return usage_error ("policy test: bad option%s", NULL);
+		}
+	}
+	if (!policy_file || !evidence_file || !format) {
+		conf_free (&conf);
+		return usage_error ("policy test needs --policy, --evidence and --format%s", NULL);
+	}
+	if (!evidence_format_known (format)) {
+		conf_free (&conf);
+		return usage_error ("unknown format '%s' (tpm2-quote, eat, ear)", format);
+	}
+	if (cli && conf_file) {
+		conf_free (&conf);
+		return usage_error ("--anchor and --conf do not go together%s", NULL);
+	}
+	if (!cli) {
+		conf_free (&conf);
+		if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
+			conf_free (&conf);
+			return rc;
+		}
+	} else {
+		conf.path = strdup ("(command line)");
+	}
+	rc = EXIT_ENV;
+	if (!anchors_load (&conf, &anchors, err, sizeof err)) {
+		fprintf (stderr, "p11-warden: %s\n", err);
+		goto out;
+	}
+	p = policy_load_file (policy_file, err, sizeof err);
+	if (!p) {
+		fprintf (stderr, "p11-warden: %s\n", err);
+		rc = EXIT_NO;
+		goto out;
+	}
+	evidence = read_file (evidence_file, EVIDENCE_MAX_SIZE, &evidence_len, err, sizeof err);
+	if (!evidence) {
+		fprintf (stderr, "p11-warden: %s\n", err);
+		goto out;
+	}
+	rc = EXIT_NO;
+	if (evidence_appraise (&anchors, format, evidence, evidence_len, have_nonce ? nonce : NULL,
+	                       nonce_len, now, conf.clock_skew, &a, err, sizeof err) != 0) {
+		if (json_out) {
+			struct json_object *o = json_object_new_object ();
+			json_object_object_add (o, "pass", json_object_new_boolean (false));
+			json_object_object_add (o, "stage", json_object_new_string ("verifier"));
+			json_object_object_add (o, "reason", json_object_new_string (err));
+			print_json (o);
+		} else {
+			printf ("FAIL: %s evidence refused by the verifier: %s\n", format, err);
+		}
+		goto out;
+	}
+	appraisal_as_evidence (&a, &ev);
+	policy_evaluate (p, &ev, 1, now, &res);
+	if (json_out) {
+		struct json_object *o = json_object_new_object (), *claims = json_object_new_object ();
+		json_object_object_add (o, "pass", json_object_new_boolean (res.pass));
+		json_object_object_add (o, "policy", json_object_new_string (policy_name (p)));
+		json_object_object_add (o, "anchor", json_object_new_string (a.anchor));
+		json_object_object_add (o, "nonce-checked", json_object_new_boolean (a.nonce_matched));
+		if (res.pass)
+			json_object_object_add (o, "expires", json_object_new_int64 ((int64_t)res.expires));
+		else
+			json_object_object_add (o, "path", json_object_new_string (res.path));
+		json_object_object_add (o, "reason", json_object_new_string (res.reason));
+		print_claims (a.claims, claims);
+		json_object_object_add (o, "claims", claims);
+		print_json (o);
+	} else {
+		printf ("%s evidence verified by anchor '%s'%s; claims:\n", format, a.anchor,
+		        a.nonce_matched ? ", nonce matched" : " (nonce not checked)");
+		print_claims (a.claims, NULL);
+		if (res.pass)
+			printf ("PASS: policy '%s' (verdict would hold until %lld)\n", policy_name (p),
+			        (long long)res.expires);
+		else
+			printf ("FAIL: policy '%s': %s\n", policy_name (p), res.reason);
+	}
+	rc = res.pass ? 0 : EXIT_NO;
+	appraisal_clear (&a);
+out:
+	free (evidence);
+	policy_free (p);
+	anchors_free (&anchors);
+	conf_free (&conf);
+	return rc;
+}
+
+/* ------------------------------------------------------------ evidence collect */
+
+static int
+cmd_evidence_collect (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "slot", required_argument, NULL, 's' },
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *slot_name = NULL, *conf_file = NULL;
+	const struct conf_slot *slot = NULL;
+	struct conf conf;
+	struct anchor_set anchors = { 0 };
+	struct appraisal got[CONF_MAX_COLLECTORS];
+	struct evidence_claims ev[CONF_MAX_COLLECTORS];
+	unsigned char nonce[32];
+	struct json_object *out = json_out ? json_object_new_object () : NULL;
+	struct json_object *jcoll = out ? json_object_new_array () : NULL;
+	size_t n = 0;
+	char err[1024];
+	int c, rc;
+	bool all_ok = true;
+
+	memset (got, 0, sizeof got);
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': slot_name = optarg; break;
+		case 'c': conf_file = optarg; break;
+		case 'h':
+			printf ("usage: p11-warden evidence collect --slot NAME [--conf FILE]\n"
+			        "Run the slot's collectors over a fresh nonce as the module would on a\n"
+			        "gated call, appraise what they return, print the claims and the verdict\n"
+			        "of the slot's default policy.  Exit 0 when every collector's evidence\n"
+			        "verifies (and the policy, if any, passes), 1 otherwise.\n");
+			json_object_put (out);
+			json_object_put (jcoll);
+			return 0;
+		default:
+			json_object_put (out);
+			json_object_put (jcoll);
+			return usage_error ("evidence collect: bad option%s", NULL);
+		}
+	}
+	if (!slot_name) {
+		json_object_put (out);
+		json_object_put (jcoll);
+		return usage_error ("evidence collect needs --slot NAME%s", NULL);
+	}
+	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
+		conf_free (&conf);
+		json_object_put (out);
+		json_object_put (jcoll);
+		return rc;
+	}
+	rc = EXIT_ENV;
+	for (size_t i = 0; i < conf.n_slots; i++) {
+		if (!strcmp (conf.slots[i].name, slot_name))
+			slot = &conf.slots[i];
+	}
+	if (!slot) {
+		fprintf (stderr, "p11-warden: %s: no [slot:%s]\n", conf.path, slot_name);
+		goto out;
+	}
+	if (slot->n_collectors == 0) {
+		fprintf (stderr, "p11-warden: slot '%s' has no collectors ('collectors = ...')\n",
+		         slot_name);
+		goto out;
+	}
+	if (!anchors_load (&conf, &anchors, err, sizeof err)) {
+		fprintf (stderr, "p11-warden: %s\n", err);
+		goto out;
+	}
+	if (RAND_bytes (nonce, sizeof nonce) != 1) {
+		fprintf (stderr, "p11-warden: cannot make a nonce\n");
+		goto out;
+	}
+	rc = 0;
+	for (size_t i = 0; i < slot->n_collectors; i++) {
+		const struct conf_collector *k = conf_find_collector (&conf, slot->collectors[i]);
+		struct collector *col;
+		struct collected cd = { 0 };
+		struct json_object *jc = jcoll ? json_object_new_object () : NULL;
+		struct timespec t0, t1;
+		char fmt[sizeof cd.format];
+		double ms;
+		int r;
+
+		if (jc) {
+			json_object_object_add (jc, "collector", json_object_new_string (k->name));
+			json_object_array_add (jcoll, jc);
+		}
+		if (k->type == CONF_COLLECTOR_TPM2_QUOTE)
+			col = collector_tpm2_new (k->name, k->tcti, (uint32_t)k->ak_handle, k->pcrs, err,
+			                          sizeof err);
+		else
+			col = collector_command_new (k->name, (const char *const *)k->argv, k->timeout_ms,
+			                             k->max_output, err, sizeof err);
+		if (!col) {
+			fprintf (stderr, "p11-warden: collector '%s': %s\n", k->name, err);
+			rc = EXIT_ENV;
+			goto out;
+		}
+		clock_gettime (CLOCK_MONOTONIC, &t0);
+		r = collector_run (col, nonce, sizeof nonce, &cd, err, sizeof err);
+		clock_gettime (CLOCK_MONOTONIC, &t1);
+		collector_free (col);
+		ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		if (r != COLLECTOR_OK) {
+			all_ok = false;
+			if (jc)
+				json_object_object_add (jc, "error", json_object_new_string (err));
+			else
+				printf ("collector '%s': FAILED after %.1f ms: %s\n", k->name, ms, err);
+			continue;
+		}
+		snprintf (fmt, sizeof fmt, "%s", cd.format);
+		r = evidence_appraise (&anchors, cd.format, cd.data, cd.len, nonce, sizeof nonce,
+		                       time (NULL), conf.clock_skew, &got[n], err, sizeof err);
+		if (jc) {
+			json_object_object_add (jc, "format", json_object_new_string (cd.format));
+			json_object_object_add (jc, "bytes", json_object_new_int64 ((int64_t)cd.len));
+			json_object_object_add (jc, "ms", json_object_new_double (ms));
+		}
+		collected_clear (&cd);
+		if (r != 0) {
+			all_ok = false;
+			if (jc)
+				json_object_object_add (jc, "error", json_object_new_string (err));
+			else
+				printf ("collector '%s': %s evidence in %.1f ms, REFUSED: %s\n", k->name, fmt,
+				        ms, err);
+			continue;
+		}
+		if (jc) {
+			struct json_object *claims = json_object_new_object ();
+			json_object_object_add (jc, "anchor", json_object_new_string (got[n].anchor));
+			print_claims (got[n].claims, claims);
+			json_object_object_add (jc, "claims", claims);
+		} else {
+			printf ("collector '%s': %s evidence in %.1f ms, verified by anchor '%s'; claims:\n",
+			        k->name, got[n].format, ms, got[n].anchor);
+			print_claims (got[n].claims, NULL);
+		}
+		appraisal_as_evidence (&got[n], &ev[n]);
+		n++;
+	}
+	if (out)
+		json_object_object_add (out, "collectors", jcoll), jcoll = NULL;
+	if (slot->policy) {
+		const struct conf_policy *cp = conf_find_policy (&conf, slot->policy);
+		struct policy *p = policy_load_file (cp->file, err, sizeof err);
+		struct policy_result res;
+		if (!p) {
+			fprintf (stderr, "p11-warden: policy '%s': %s\n", cp->name, err);
+			rc = EXIT_ENV;
+			goto out;
+		}
+		policy_evaluate (p, ev, n, time (NULL), &res);
+		if (out) {
+			json_object_object_add (out, "policy", json_object_new_string (cp->name));
+			json_object_object_add (out, "pass", json_object_new_boolean (res.pass));
+			json_object_object_add (out, "reason", json_object_new_string (res.reason));
+		} else if (res.pass) {
+			printf ("PASS: policy '%s' (verdict would hold until %lld)\n", cp->name,
+			        (long long)res.expires);
+		} else {
+			printf ("FAIL: policy '%s': %s\n", cp->name, res.reason);
+		}
+		all_ok &= res.pass;
+		policy_free (p);
+	}
+	if (rc == 0 && !all_ok)
+		rc = EXIT_NO;
+out:
+	if (out) {
+		if (rc != EXIT_ENV)
+			print_json (out);
+		else
+			json_object_put (out);
+	}
+	json_object_put (jcoll);
+	for (size_t i = 0; i < n; i++)
+		appraisal_clear (&got[i]);
+	OPENSSL_cleanse (nonce, sizeof nonce);
+	anchors_free (&anchors);
+	conf_free (&conf);
+	return rc;
+}
+
+/* ------------------------------------------------------------ main */
+
+int
+main (int argc, char **argv)
+{
+	int i = 1;
+
+	log_configure (LOG_SINK_STDERR, LOG_LEVEL_WARNING);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp (argv[i], "--json")) {
+			json_out = true;
+		} else if (!strcmp (argv[i], "--help") || !strcmp (argv[i], "-h")) {
+			fputs (usage_text, stdout);
+			return 0;
+		} else if (!strcmp (argv[i], "--version")) {
+			printf ("p11-warden %s\n", PACKAGE_VERSION);
+			return 0;
+		} else {
+			return usage_error ("unknown option '%s'", argv[i]);
+		}
+	}
+	if (i + 1 >= argc) {
+		fputs (usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp (argv[i], "policy") && !strcmp (argv[i + 1], "check"))
+		return cmd_policy_check (argc - i - 2, argv + i + 2);
+	if (!strcmp (argv[i], "policy") && !strcmp (argv[i + 1], "test"))
+		return cmd_policy_test (argc - i - 1, argv + i + 1);
+	if (!strcmp (argv[i], "evidence") && !strcmp (argv[i + 1], "collect"))
+		return cmd_evidence_collect (argc - i - 1, argv + i + 1);
+	return usage_error ("unknown command '%s' (see --help)", argv[i]);
+}
