@@ -5,12 +5,13 @@
  * for test-collect-tpm.sh.
  *
  *   collect-tpm --handle 0x81010002 --pcrs sha256:0,1,16 [--tcti CONF]
- *               [--ak PEM] [--hash sha256] [--runs N] [--threads N]
+ *               [--ak PEM] [--hash sha256] [--runs N] [--threads N] [--dump FILE]
  *
  * Each run uses a fresh random 32-byte nonce.  With --ak the envelope is
  * decoded here (json-c) and verified against that public key and the
  * nonce; the claims of the last run are printed as name=value.  Without
- * --ak only the format and the envelope's size are printed.  Timing goes
+ * --ak only the format and the envelope's size are printed.  --dump writes
+ * the last envelope to FILE.  Timing goes
  * to stdout as "# time ..." lines.
  *
  * Exit status: 0 all runs collected (and verified); 1 a run failed, with
@@ -50,7 +51,7 @@ static void
 usage (void)
 {
 	fprintf (stderr, "usage: collect-tpm --handle 0x81xxxxxx --pcrs SPEC [--tcti CONF] [--ak PEM]\n"
-	                 "       [--hash sha256] [--runs N] [--threads N]\n");
+	                 "       [--hash sha256] [--runs N] [--threads N] [--dump FILE]\n");
 	exit (2);
 }
 
@@ -222,6 +223,7 @@ struct job {
 	unsigned runs;
 	double *ms;                  /* per run */
 	struct claim_set *last;      /* claims of the last run, when verified */
+	const char *dump;            /* write the last envelope here */
 	char msg[1024];
 	int failed;
 };
@@ -272,6 +274,13 @@ job_main (void *p)
 		} else if (r + 1 == j->runs) {
 			printf ("format=%s\nbytes=%zu\n", got.format, got.len);
 		}
+		if (j->dump && r + 1 == j->runs) {
+			FILE *f = fopen (j->dump, "wb");
+			if (!f || fwrite (got.data, 1, got.len, f) != got.len || fclose (f) != 0) {
+				snprintf (j->msg, sizeof j->msg, "setup: cannot write %s", j->dump);
+				j->failed = 2;
+			}
+		}
 		collected_clear (&got);
 	}
 	return NULL;
@@ -287,7 +296,7 @@ cmp_double (const void *a, const void *b)
 int
 main (int argc, char **argv)
 {
-	const char *tcti = NULL, *pcrs = NULL, *ak_path = NULL, *hash_name = "sha256";
+	const char *tcti = NULL, *pcrs = NULL, *ak_path = NULL, *hash_name = "sha256", *dump = NULL;
 	unsigned long handle = 0, runs = 1, threads = 1;
 	struct job jobs[8];
 	pthread_t th[8];
@@ -319,6 +328,8 @@ main (int argc, char **argv)
 			runs = strtoul (v, &end, 10);
 		else if (strcmp (o, "--threads") == 0)
 			threads = strtoul (v, &end, 10);
+		else if (strcmp (o, "--dump") == 0)
+			dump = v;
 		else
 			usage ();
 	}
@@ -355,7 +366,7 @@ main (int argc, char **argv)
 		return 2;
 	for (unsigned long t = 0; t < threads; t++) {
 		jobs[t] = (struct job){ .c = c, .ak = ak, .hash = hash, .runs = (unsigned)runs,
-			                .ms = all + t * runs };
+			                .ms = all + t * runs, .dump = t == 0 ? dump : NULL };
 		if (pthread_create (&th[t], NULL, job_main, &jobs[t]) != 0)
 			return 2;
 	}

@@ -103,6 +103,11 @@ for k in rsa ecc pss; do
 		bash -c "! '$CT' --tcti '$TCTI' --handle $h --pcrs $SEL \
 			--ak $([ $k = ecc ] && echo ak-rsa.pem || echo ak-ecc.pem) >/dev/null 2>&1"
 done
+# The envelope itself: three members in this order, lower-case hex.
+check "envelope: {\"attest\": hex, \"signature\": hex, \"pcrs\": {\"sha256\": {\"0\": hex, ...}}}" \
+	bash -c "'$CT' --tcti '$TCTI' --handle $AK_RSA --pcrs sha256:16,0+sha1:7 --dump env.json >/dev/null &&
+		grep -Eq '^\\{\"attest\":\"[0-9a-f]+\",\"signature\":\"[0-9a-f]+\",\"pcrs\":\\{\"sha256\":\\{\"0\":\"[0-9a-f]{64}\",\"16\":\"[0-9a-f]{64}\"\\},\"sha1\":\\{\"7\":\"[0-9a-f]{40}\"\\}\\}\\}$' env.json"
+{ head -c 160 env.json; echo ...; } | sed 's/^/# /'
 check "no transient objects left" no_transients
 
 # Two banks and 13 PCRs: more than the 8 values one PCR_Read returns.
