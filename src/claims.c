@@ -52,6 +52,12 @@ static const struct leaf eat_leaves[] = {
 	{ "swname", CLAIM_STRING, 0, NULL },
 	{ "swversion", CLAIM_STRING, 0, NULL },
 	{ "bootcount", CLAIM_INT, 0, NULL },
+	{ "iat", CLAIM_INT, 0, NULL },           /* seconds since the epoch */
+	{ "uptime", CLAIM_INT, 0, NULL },        /* seconds */
+	{ "oemboot", CLAIM_BOOL, 0, NULL },
+	{ "hwversion", CLAIM_STRING, 0, NULL },
+	{ "oemid-pen", CLAIM_INT, 0, NULL },     /* oemid given as an IANA PEN */
+	{ "bootseed", CLAIM_BYTES, 0, NULL },
 };
 static const struct leaf eat_measres_leaf = { "measres", CLAIM_INT, 0, NULL };
 

@@ -24,6 +24,9 @@
 
 #define COSE_MAX_SIZE (64 * 1024)  /* bytes of one COSE message */
 #define COSE_CBOR_MAX_DEPTH 16     /* nested arrays, maps and tags */
+/* Items (heads) in one input.  cbor_load() allocates a few dozen bytes per
+ * item, so this bounds its memory to well under a MiB whatever the input. */
+#define COSE_CBOR_MAX_ITEMS 8192
 #define COSE_KID_MAX 64
 
 /* COSE algorithm identifiers (IANA). */
@@ -90,6 +93,22 @@ struct cose_sign1 {
  * Caller: cbor_decref().
  */
 cbor_item_t *cose_cbor_load (const unsigned char *buf, size_t len, char *err, size_t errlen);
+
+/*
+ * The checks of cose_cbor_load() alone, with the reason as a code:
+ * COSE_OK, COSE_ERR_SIZE (empty or over COSE_MAX_SIZE), COSE_ERR_CBOR (not
+ * well-formed, truncated inside a head or before a container's last item,
+ * trailing bytes) or COSE_ERR_CBOR_LIMIT (indefinite length, deeper than
+ * COSE_CBOR_MAX_DEPTH, more than COSE_CBOR_MAX_ITEMS items, a string or
+ * container declaring more than the rest of the input could hold, which
+ * includes a string cut short).  cbor_load() may still refuse what passes
+ * (an unassigned simple value, say).
+ */
+int cose_cbor_check (const unsigned char *buf, size_t len, char *err, size_t errlen);
+
+/* An integer item (uint or negint) as int64; false if not an integer or
+ * out of range. */
+bool cose_cbor_get_int (const cbor_item_t *item, int64_t *out);
 
 /*
  * Verify the COSE_Sign1 in @msg against @keys (tried in order; with a kid
