@@ -63,6 +63,7 @@ static const struct leaf eat_measres_leaf = { "measres", CLAIM_INT, 0, NULL };
 
 static const struct leaf ear_leaves[] = {
 	{ "profile", CLAIM_STRING, 0, NULL },
+	{ "iat", CLAIM_INT, 0, NULL }, /* when the verifier issued the result */
 	{ "status", CLAIM_STRING, 0, ear_status_values },
 	{ "tv.instance-identity", CLAIM_INT, 0, NULL },
 	{ "tv.configuration", CLAIM_INT, 0, NULL },
