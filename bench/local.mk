@@ -4,10 +4,17 @@
 #
 # EXTRA_PROGRAMS is first defined here; if Makefile.am ever defines it
 # (EXTRA_PROGRAMS =), turn the line below into +=.
-EXTRA_PROGRAMS = bench/p11w-bench
+EXTRA_PROGRAMS = bench/p11w-bench bench/p11w-attest-bench
 bench_p11w_bench_SOURCES = bench/p11w-bench.c
 bench_p11w_bench_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS)
 bench_p11w_bench_LDADD = $(DL_LIBS) $(PTHREAD_LIBS)
+
+# Appraisal costs and the first gated call (tests/unit/cose-build.h makes
+# the EAT it appraises).
+bench_p11w_attest_bench_SOURCES = bench/p11w-attest-bench.c
+bench_p11w_attest_bench_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/tests/unit $(P11KIT_CFLAGS) \
+	$(CRYPTO_CFLAGS) $(CBOR_CFLAGS)
+bench_p11w_attest_bench_LDADD = libwarden-core.la $(CBOR_LIBS) $(CRYPTO_LIBS) $(DL_LIBS)
 
 EXTRA_DIST += bench/run-bench.sh
 
@@ -15,11 +22,13 @@ EXTRA_DIST += bench/run-bench.sh
 # which other local.mk files may want to define.
 clean-local: clean-bench
 clean-bench:
-	-rm -f bench/p11w-bench$(EXEEXT)
+	-rm -f bench/p11w-bench$(EXEEXT) bench/p11w-attest-bench$(EXEEXT)
 
-bench: bench/p11w-bench$(EXEEXT) p11-warden.la
+bench: bench/p11w-bench$(EXEEXT) bench/p11w-attest-bench$(EXEEXT) p11-warden.la
 	P11W_MODULE="$(abs_builddir)/.libs/p11-warden.so" \
 	P11W_BENCH="$(abs_builddir)/bench/p11w-bench$(EXEEXT)" \
+	P11W_ATTEST_BENCH="$(abs_builddir)/bench/p11w-attest-bench$(EXEEXT)" \
+	P11W_SRCDIR="$(abs_srcdir)" \
 	SOFTHSM2_MODULE="$(SOFTHSM2_MODULE)" \
 	bash $(srcdir)/bench/run-bench.sh $(BENCH_ARGS)
 

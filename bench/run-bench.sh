@@ -3,10 +3,14 @@
 #
 # run-bench.sh: benchmarks p11-warden against SoftHSM used directly.
 #
-# Builds a throw-away SoftHSM token (label "bench") and a p11-warden
-# configuration whose one slot fronts it, initialises the p11-warden token
+# Builds a throw-away SoftHSM token (label "bench"), a software TPM (swtpm)
+# with a persistent attestation key, and a p11-warden configuration whose
+# one slot fronts the token with every key gated under a policy on PCR 16
+# (the slot pulls quotes from the TPM), initialises the p11-warden token
 # through standard PKCS#11 calls (pkcs11-tool), then runs p11w-bench on both
-# in one process.  Extra arguments go to p11w-bench (e.g. --ops trivial
+# in one process: the p11-warden side is the gated path with a live verdict
+# (its first gated call pulls).  Then p11w-attest-bench measures appraisal
+# and the first gated call of a fresh module instance.  Extra arguments go to p11w-bench (e.g. --ops trivial
 # --rounds 3 --seconds 0.5).  Run it from the build directory.
 #
 # Environment:
@@ -16,6 +20,9 @@
 #   P11W_BENCH_DIRECT_ONLY  1: when the module does not exist yet, benchmark
 #                           SoftHSM alone instead of failing
 #   SOFTHSM2_MODULE         SoftHSM module (default /usr/lib/softhsm/libsofthsm2.so)
+#   P11W_ATTEST_BENCH       appraisal benchmark (default ./bench/p11w-attest-bench)
+#   P11W_BENCH_UNGATED      1: declare the benchmark keys ungated (issue 2's
+#                           configuration) instead of gated under a policy
 #   P11W_BENCH_WRAPPER      command to run the benchmark under, split on blanks
 #                           (e.g. "gdb -batch -ex run -ex bt --args", "valgrind")
 
@@ -62,7 +69,9 @@ if [ "$warden" = 1 ]; then
 fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/p11w-bench.XXXXXX")
+SWTPM_PID=
 cleanup() {
+	[ -n "$SWTPM_PID" ] && kill "$SWTPM_PID" 2>/dev/null
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -104,9 +113,53 @@ backend = pkcs11
 module = $SOFTHSM2_MODULE
 token = pkcs11:token=bench
 pin-file = $W/bench.pin
-ungated = pkcs11:object=bench-rsa
-ungated = pkcs11:object=bench-aes
 EOF
+	if [ "${P11W_BENCH_UNGATED:-0}" = 1 ]; then
+		printf 'ungated = pkcs11:object=bench-rsa\nungated = pkcs11:object=bench-aes\n' \
+			>>"$W/p11-warden.conf"
+	else
+		# The platform: swtpm with an AK; PCR 16 is what the policy wants.
+		for t in swtpm tpm2_createek tpm2_createak tpm2_evictcontrol tpm2_flushcontext \
+			tpm2_pcrextend tpm2_pcrread; do
+			need "$t" "swtpm, tpm2-tools"
+		done
+		mkdir "$W/tpm"
+		swtpm socket --tpm2 --tpmstate dir="$W/tpm" --server type=unixio,path="$W/tpm/sock" \
+			--ctrl type=unixio,path="$W/tpm/sock.ctrl" --flags not-need-init,startup-clear \
+			--log file="$W/tpm/log" &
+		SWTPM_PID=$!
+		export TPM2TOOLS_TCTI="swtpm:path=$W/tpm/sock"
+		for _ in $(seq 100); do [ -S "$W/tpm/sock" ] && break; sleep 0.05; done
+		flush() { tpm2_flushcontext -t >/dev/null; tpm2_flushcontext -s >/dev/null; }
+		{
+			tpm2_createek -c 0x81010001 -G rsa -u "$W/ek.pub" && flush &&
+			tpm2_createak -C 0x81010001 -c "$W/ak.ctx" -G rsa -g sha256 -s rsassa \
+				-u "$W/ak.pem" -f pem && flush &&
+			tpm2_evictcontrol -C o -c "$W/ak.ctx" 0x81010002 && flush &&
+			tpm2_pcrextend "16:sha256=$(printf bench | sha256sum | cut -c1-64)"
+		} >"$W/tpm2.log" 2>&1 || { cat "$W/tpm2.log" >&2; die "TPM setup failed"; }
+		pcr16=$(tpm2_pcrread sha256:16 | awk '$1 == "16:" { print tolower(substr($2, 3)) }')
+		cat >"$W/policy.json" <<POLICY
+{"version": 1, "max-age": 86400, "nonce": "required",
+ "rule": {"format": "tpm2-quote", "anchors": ["ak"],
+          "claims": [{"claim": "tpm.pcr.sha256.16", "equals": "$pcr16"}]}}
+POLICY
+		cat >>"$W/p11-warden.conf" <<CONF
+policy = pcr16
+collectors = tpm
+[anchor:ak]
+format = tpm2-quote
+file = $W/ak.pem
+[policy:pcr16]
+file = $W/policy.json
+[collector:tpm]
+type = tpm2-quote
+tcti = swtpm:path=$W/tpm/sock
+ak-handle = 0x81010002
+pcrs = sha256:16
+CONF
+		echo "p11-warden side: every key gated under a PCR 16 policy, verdicts pulled from swtpm"
+	fi
 	export P11_WARDEN_CONF=$W/p11-warden.conf
 
 	# The p11-warden slot starts uninitialised: set its SO and user PINs
@@ -130,3 +183,9 @@ read -ra wrapper <<<"${P11W_BENCH_WRAPPER:-}"
 
 # Not exec: the EXIT trap must still remove the temporary directory
 "${wrapper[@]}" "$P11W_BENCH" "${args[@]}" --threads 1,2 "$@"
+
+P11W_ATTEST_BENCH=${P11W_ATTEST_BENCH:-./bench/p11w-attest-bench}
+if [ "$warden" = 1 ] && [ -x "$P11W_ATTEST_BENCH" ] && [ "${P11W_BENCH_UNGATED:-0}" != 1 ]; then
+	echo
+	P11W_BENCH_TOKEN=warden-bench P11W_BENCH_PIN=1111 "$P11W_ATTEST_BENCH"
+fi

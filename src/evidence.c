@@ -324,7 +324,7 @@ appraise_tpm (const struct anchor_set *anchors, const unsigned char *data, size_
 			.attest = e->attest, .attest_len = e->attest_len,
 			.sig = e->sig, .sig_len = e->sig_len,
 			.sig_marshalled = !e->raw, .raw_scheme = e->raw_scheme, .raw_hash = e->raw_hash,
-			.ak = a->pkey, .anchor = a->conf->name,
+			.ak = a->pkey, .anchor = a->conf->name, .ak_fingerprint = a->fingerprint,
 			.nonce = nonce, .nonce_len = nonce_len,
 			.pcrs = e->pcrs, .n_pcrs = e->n_pcrs,
 			.allowed_hashes = tpm_hashes,

@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
@@ -84,16 +85,35 @@ hash_index (uint16_t alg)
 	return -1;
 }
 
+/* The digests, fetched once: OpenSSL 3's implicit fetch (EVP_sha256 ())
+ * looks the algorithm up under a lock at every use, which cost more than
+ * the rest of an appraisal but the RSA verification. */
+static EVP_MD *fetched[4];
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void
+fetch_mds (void)
+{
+	static const char *const names[4] = { "SHA1", "SHA256", "SHA384", "SHA512" };
+	for (int i = 0; i < 4; i++)
+		fetched[i] = EVP_MD_fetch (NULL, names[i], NULL);
+}
+
 static const EVP_MD *
 hash_md (uint16_t alg)
 {
+	const EVP_MD *md = NULL;
+	int i = -1;
 	switch (alg) {
-	case VERIFY_TPM_ALG_SHA1: return EVP_sha1 ();
-	case VERIFY_TPM_ALG_SHA256: return EVP_sha256 ();
-	case VERIFY_TPM_ALG_SHA384: return EVP_sha384 ();
-	case VERIFY_TPM_ALG_SHA512: return EVP_sha512 ();
+	case VERIFY_TPM_ALG_SHA1: i = 0; md = EVP_sha1 (); break;
+	case VERIFY_TPM_ALG_SHA256: i = 1; md = EVP_sha256 (); break;
+	case VERIFY_TPM_ALG_SHA384: i = 2; md = EVP_sha384 (); break;
+	case VERIFY_TPM_ALG_SHA512: i = 3; md = EVP_sha512 (); break;
 	}
-	return NULL;
+	if (i < 0)
+		return NULL;
+	pthread_once (&fetch_once, fetch_mds);
+	return fetched[i] ? fetched[i] : md;
 }
 
 /* The signature as OpenSSL verifies it: scheme, hash, and the bytes
@@ -426,9 +446,12 @@ add_claims (const struct verify_tpm_input *in, const TPMS_ATTEST *a, struct clai
 		cr = claim_set_add_int (out, "tpm.clock.restart-count", a->clockInfo.restartCount);
 	if (cr == CLAIMS_OK)
 		cr = claim_set_add_bool (out, "tpm.clock.safe", a->clockInfo.safe == 1);
-	if (cr == CLAIMS_OK) {
+	if (cr == CLAIMS_OK && in->ak_fingerprint) {
+		cr = claim_set_add_bytes (out, "tpm.ak", in->ak_fingerprint, sizeof akhash);
+	} else if (cr == CLAIMS_OK) {
 		n = i2d_PUBKEY (in->ak, &spki);
-		if (n <= 0 || EVP_Digest (spki, (size_t)n, akhash, NULL, EVP_sha256 (), NULL) != 1) {
+		if (n <= 0 || EVP_Digest (spki, (size_t)n, akhash, NULL, hash_md (VERIFY_TPM_ALG_SHA256),
+		                          NULL) != 1) {
 			rv = VERIFY_TPM_ERR_CRYPTO;
 			goto out;
 		}

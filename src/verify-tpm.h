@@ -87,6 +87,8 @@ struct verify_tpm_input {
 	uint16_t raw_hash;           /* VERIFY_TPM_ALG_SHA* */
 	EVP_PKEY *ak;                /* the enrolled AK public key */
 	const char *anchor;          /* its name, for evidence.anchor */
+	const unsigned char *ak_fingerprint; /* SHA-256 of its SubjectPublicKeyInfo if
+	                                      * known (32 bytes), else NULL: computed */
 	const unsigned char *nonce;  /* the fresh challenge, 1..64 bytes */
 	size_t nonce_len;
 	const struct verify_tpm_pcr *pcrs;
