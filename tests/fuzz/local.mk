@@ -3,15 +3,19 @@
 # every input a fuzzer found, kept as regression tests) under `make check`
 # in every build.  With --enable-fuzzing (CC=clang) the libFuzzer binaries
 # are built too: tests/fuzz/fuzz-conf tests/fuzz/corpus/conf
-FUZZ_TARGETS = conf token-state policy verify-tpm
+FUZZ_TARGETS = conf token-state policy verify-tpm evidence
 EXTRA_DIST += tests/fuzz/corpus
 
 FUZZ_COMMON_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS)
 
 check_PROGRAMS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy \
-	tests/fuzz/replay-verify-tpm
+	tests/fuzz/replay-verify-tpm tests/fuzz/replay-evidence
 TESTS += tests/fuzz/replay-conf tests/fuzz/replay-token-state tests/fuzz/replay-policy \
-	tests/fuzz/replay-verify-tpm
+	tests/fuzz/replay-verify-tpm tests/fuzz/replay-evidence
+
+tests_fuzz_replay_evidence_SOURCES = tests/fuzz/fuzz-evidence.c tests/fuzz/replay.c
+tests_fuzz_replay_evidence_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"evidence\"
+tests_fuzz_replay_evidence_LDADD = libwarden-core.la $(CRYPTO_LIBS)
 
 tests_fuzz_replay_conf_SOURCES = tests/fuzz/fuzz-conf.c tests/fuzz/replay.c
 tests_fuzz_replay_conf_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"conf\"
@@ -31,7 +35,12 @@ tests_fuzz_replay_verify_tpm_LDADD = libwarden-core.la $(TSS2MU_LIBS) $(CRYPTO_L
 
 if ENABLE_FUZZING
 noinst_PROGRAMS = tests/fuzz/fuzz-conf tests/fuzz/fuzz-token-state tests/fuzz/fuzz-policy \
-	tests/fuzz/fuzz-verify-tpm
+	tests/fuzz/fuzz-verify-tpm tests/fuzz/fuzz-evidence
+
+tests_fuzz_fuzz_evidence_SOURCES = tests/fuzz/fuzz-evidence.c
+tests_fuzz_fuzz_evidence_CFLAGS = $(FUZZ_COMMON_CFLAGS)
+tests_fuzz_fuzz_evidence_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_evidence_LDADD = libwarden-core.la $(CRYPTO_LIBS)
 
 tests_fuzz_fuzz_verify_tpm_SOURCES = tests/fuzz/fuzz-verify-tpm.c
 tests_fuzz_fuzz_verify_tpm_CFLAGS = $(FUZZ_COMMON_CFLAGS) $(TSS2MU_CFLAGS)
