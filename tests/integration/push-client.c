@@ -42,6 +42,8 @@
  *   --other-session    also decrypt in a second session of the same
  *                      login (first), which saw no evidence
  *   --destroy-verdict  destroy the (last) verdict, then read its status
+ *   --after-push CMD   run CMD with /bin/sh -c after the push, then read
+ *                      the verdict again (as "verdictA.*") before decrypting
  *
  * Exit status: 0 when every step ran (whatever the verdicts and the
  * decryption returned: those are printed), 1 when a step before them
@@ -77,6 +79,7 @@ struct opts {
 	bool push_twice;
 	bool other_session;
 	bool destroy_verdict;
+	const char *after_push;
 	char **run;               /* NULL-terminated, or NULL */
 };
 
@@ -217,7 +220,7 @@ find_key (CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *out)
 	return true;
 }
 
-/* Run @argv with @nonce_hex appended; wait for it.  True when it exits 0. */
+/* Run @argv with @nonce_hex (if not NULL) appended; wait for it.  True when it exits 0. */
 static bool
 run_program (char **argv, const char *nonce_hex)
 {
@@ -232,7 +235,7 @@ run_program (char **argv, const char *nonce_hex)
 	if (!args)
 		return false;
 	memcpy (args, argv, n * sizeof *args);
-	args[n] = (char *)nonce_hex;
+	args[n] = (char *)nonce_hex; /* NULL: nothing appended */
 	fflush (stdout);
 	pid = fork ();
 	if (pid < 0) {
@@ -258,6 +261,13 @@ run_program (char **argv, const char *nonce_hex)
 	return true;
 }
 
+static bool
+run_shell (const char *cmd)
+{
+	char *argv[] = { (char *)"/bin/sh", (char *)"-c", (char *)cmd, (char *)"sh", NULL };
+	return run_program (argv, NULL);
+}
+
 /* A text attribute (not NUL-terminated on the wire), malloc'd. */
 static char *
 get_text (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
@@ -279,7 +289,7 @@ get_text (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
 }
 
 static void
-print_verdict (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE v, int n)
+print_verdict (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE v, const char *n)
 {
 	CK_ULONG status = 99, expires = 0;
 	CK_OBJECT_CLASS klass = 0;
@@ -291,27 +301,27 @@ print_verdict (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE v, int n)
 	char name[64], *text;
 	CK_RV rv = f->C_GetAttributeValue (s, v, t, 3);
 
-	snprintf (name, sizeof name, "verdict%d.attributes.rv", n);
+	snprintf (name, sizeof name, "verdict%s.attributes.rv", n);
 	print_rv (name, rv);
-	printf ("verdict%d.class=%s\n", n, klass == CKO_P11W_VERDICT ? "verdict" : "other");
-	printf ("verdict%d.status=%s\n", n,
+	printf ("verdict%s.class=%s\n", n, klass == CKO_P11W_VERDICT ? "verdict" : "other");
+	printf ("verdict%s.status=%s\n", n,
 	        status == P11W_VERDICT_PASS ? "pass" : status == P11W_VERDICT_FAIL ? "fail" : "?");
-	printf ("verdict%d.expires=%lu\n", n, (unsigned long)expires);
+	printf ("verdict%s.expires=%lu\n", n, (unsigned long)expires);
 	text = get_text (s, v, CKA_P11W_REASON);
-	printf ("verdict%d.reason=%s\n", n, text ? text : "(unreadable)");
+	printf ("verdict%s.reason=%s\n", n, text ? text : "(unreadable)");
 	free (text);
 	text = get_text (s, v, CKA_P11W_POLICY);
-	printf ("verdict%d.policy=%s\n", n, text ? text : "(unreadable)");
+	printf ("verdict%s.policy=%s\n", n, text ? text : "(unreadable)");
 	free (text);
 	text = get_text (s, v, CKA_P11W_FORMAT);
-	printf ("verdict%d.format=%s\n", n, text ? text : "(unreadable)");
+	printf ("verdict%s.format=%s\n", n, text ? text : "(unreadable)");
 	free (text);
 	text = get_text (s, v, CKA_P11W_CLAIMS);
 	if (text) {
 		for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n"))
-			printf ("verdict%d.claim=%s\n", n, line);
+			printf ("verdict%s.claim=%s\n", n, line);
 	} else {
-		printf ("verdict%d.claims=(unreadable)\n", n);
+		printf ("verdict%s.claims=(unreadable)\n", n);
 	}
 	free (text);
 	fflush (stdout);
@@ -361,7 +371,7 @@ usage (void)
 	fprintf (stderr, "usage: push-client MODULE [--token LABEL] [--pin PIN] --key LABEL --in FILE\n"
 	                 "       [--out FILE] [--oaep] [--evidence FILE] [--format NAME] [--policy NAME]\n"
 	                 "       [--no-challenge] [--push-twice] [--other-session] [--destroy-verdict]\n"
-	                 "       [--run PROGRAM [ARGS...]]\n");
+	                 "       [--after-push CMD] [--run PROGRAM [ARGS...]]\n");
 	return 2;
 }
 
@@ -403,6 +413,8 @@ main (int argc, char **argv)
 			val = &o.format;
 		else if (!strcmp (a, "--policy"))
 			val = &o.policy;
+		else if (!strcmp (a, "--after-push"))
+			val = &o.after_push;
 		else if (!strcmp (a, "--oaep"))
 			o.oaep = true;
 		else if (!strcmp (a, "--no-challenge"))
@@ -485,8 +497,15 @@ main (int argc, char **argv)
 			print_rv (name, rv);
 			if (rv != CKR_OK)
 				goto out;
-			print_verdict (s, verdict, n);
+			snprintf (name, sizeof name, "%d", n);
+			print_verdict (s, verdict, name);
 		}
+	}
+	if (o.after_push) {
+		if (!run_shell (o.after_push))
+			goto out;
+		if (verdict != CK_INVALID_HANDLE)
+			print_verdict (s, verdict, "A");
 	}
 	if (o.destroy_verdict && verdict != CK_INVALID_HANDLE) {
 		CK_ULONG status;
