@@ -30,6 +30,9 @@
 /* Parameters in one header bucket: real messages carry two or three. */
 #define HEADER_PARAMS_MAX 32
 
+static void set_err (char *err, size_t errlen, const char *fmt, ...)
+	__attribute__ ((format (printf, 3, 4)));
+
 static void
 set_err (char *err, size_t errlen, const char *fmt, ...)
 {
@@ -705,6 +708,16 @@ sig_structure (const unsigned char *prot, size_t prot_len, const unsigned char *
 
 /* ---------------------------------------------------------------- Sign1 */
 
+/* Is @item the simple value @v?  Checked by width first: libcbor 0.8's
+ * cbor_is_null() and cbor_is_bool() assert, and so abort the host, when
+ * handed a float. */
+static bool
+simple_is (const cbor_item_t *item, uint8_t v)
+{
+	return cbor_isa_float_ctrl (item) && cbor_float_get_width (item) == CBOR_FLOAT_0 &&
+	       cbor_ctrl_value (item) == v;
+}
+
 static bool
 definite_bstr (const cbor_item_t *item)
 {
@@ -879,7 +892,7 @@ cose_sign1_verify (const unsigned char *msg, size_t len, unsigned int flags,
 		set_err (err, errlen, "unprotected header is not a map");
 		goto out;
 	}
-	if (cbor_is_null (el[2])) {
+	if (simple_is (el[2], CBOR_CTRL_NULL)) {
 		rv = COSE_ERR_DETACHED;
 		set_err (err, errlen, "payload is nil (detached)");
 		goto out;

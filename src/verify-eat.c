@@ -49,6 +49,9 @@ enum {
 #define NAME_PART_MAX 64   /* bytes of a submodule, system or result name */
 #define OID_MAX 64         /* bytes of an OID profile */
 
+static void set_err (char *err, size_t errlen, const char *fmt, ...)
+	__attribute__ ((format (printf, 3, 4)));
+
 static void
 set_err (char *err, size_t errlen, const char *fmt, ...)
 {
@@ -192,6 +195,9 @@ text_ok (const cbor_item_t *it)
 	       utf8_ok (bytes_of (it), cbor_string_length (it));
 }
 
+static int fail (struct ctx *c, int rv, const char *fmt, ...)
+	__attribute__ ((format (printf, 3, 4)));
+
 static int
 fail (struct ctx *c, int rv, const char *fmt, ...)
 {
@@ -266,6 +272,19 @@ add_bytes (struct ctx *c, const char *prefix, const char *leaf, const void *v, s
 		return VERIFY_EAT_ERR_NAME;
 	cr = claim_set_add_bytes (c->claims, name, v, len);
 	return cr == CLAIMS_OK ? VERIFY_EAT_OK : claims_fail (c, cr, name);
+}
+
+/* true or false into @b.  By width first: libcbor 0.8's cbor_is_bool()
+ * asserts, and so aborts the host, when handed a float. */
+static bool
+get_bool (const cbor_item_t *it, bool *b)
+{
+	uint8_t v;
+	if (!cbor_isa_float_ctrl (it) || cbor_float_get_width (it) != CBOR_FLOAT_0)
+		return false;
+	v = cbor_ctrl_value (it);
+	*b = v == CBOR_CTRL_TRUE;
+	return v == CBOR_CTRL_TRUE || v == CBOR_CTRL_FALSE;
 }
 
 /* A non-negative integer that fits int64. */
@@ -647,6 +666,7 @@ do_claim (struct ctx *c, int64_t key, const cbor_item_t *v, const char *prefix,
 {
 	const cbor_item_t *t;
 	int64_t i;
+	bool b;
 
 	switch (key) {
 	case KEY_ISS:
@@ -751,9 +771,9 @@ do_claim (struct ctx *c, int64_t key, const cbor_item_t *v, const char *prefix,
 			             key == KEY_UPTIME ? "uptime" : "bootcount");
 		return add_int (c, prefix, key == KEY_UPTIME ? "uptime" : "bootcount", i);
 	case KEY_OEMBOOT:
-		if (!cbor_is_bool (v))
+		if (!get_bool (v, &b))
 			return fail (c, VERIFY_EAT_ERR_CLAIM_TYPE, "oemboot is not a bool");
-		return add_bool (c, prefix, "oemboot", cbor_get_bool (v));
+		return add_bool (c, prefix, "oemboot", b);
 	case KEY_DBGSTAT:
 		/* 0 enabled, 1 disabled, 2 since boot, 3 permanently, 4 fully
 		 * and permanently (RFC 9711 section 4.2.9). */

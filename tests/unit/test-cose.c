@@ -699,6 +699,10 @@ test_cbor_limits (void **state)
 		/* unprotected label of the wrong type (a bstr) */
 		static const unsigned char ulabel[] = { 0xd2, 0x84, 0x43, 0xa1, 0x01, 0x26,
 			                                0xa1, 0x40, 0x00, 0x40, 0x40 };
+		/* A float where the payload goes: libcbor 0.8's own
+		 * cbor_is_null() would abort on it (fuzz find). */
+		static const unsigned char pfloat[] = { 0xd2, 0x84, 0x40, 0xa0, 0xf9, 0x3c, 0x00, 0x40 };
+		assert_int_equal (verify_raw (pfloat, sizeof pfloat), COSE_ERR_STRUCTURE);
 		assert_int_equal (verify_raw (three, sizeof three), COSE_ERR_STRUCTURE);
 		assert_int_equal (verify_raw (pint, sizeof pint), COSE_ERR_STRUCTURE);
 		assert_int_equal (verify_raw (uarr, sizeof uarr), COSE_ERR_STRUCTURE);

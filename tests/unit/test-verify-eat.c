@@ -719,6 +719,10 @@ test_claim_values (void **state)
 	expect_with (270, cbor_build_stringn ("a\0b", 3), VERIFY_EAT_ERR_CLAIM_TYPE);
 	expect_with (271, cbor_build_string ("2.1.0"), VERIFY_EAT_ERR_CLAIM_TYPE);
 	expect_with (262, cint (1), VERIFY_EAT_ERR_CLAIM_TYPE);
+	/* A float where a bool goes: libcbor 0.8's own cbor_is_bool()
+	 * would abort on it (fuzz find). */
+	expect_with (262, cbor_build_float4 (1.0f), VERIFY_EAT_ERR_CLAIM_TYPE);
+	expect_with (262, cbor_new_null (), VERIFY_EAT_ERR_CLAIM_TYPE);
 	expect_with (267, cint (-3), VERIFY_EAT_ERR_CLAIM_TYPE);
 	expect_with (1, cint (1), VERIFY_EAT_ERR_CLAIM_TYPE);
 	expect_with (258, cbytes ("ab", 2), VERIFY_EAT_ERR_CLAIM_TYPE);
