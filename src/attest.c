@@ -80,6 +80,7 @@ struct psession {
 	bool have_nonce;
 	unsigned int used;                           /* formats that used the nonce */
 	struct appraisal ev[N_FORMATS];              /* newest per format */
+	unsigned long ev_epoch[N_FORMATS];           /* policy_epoch when pushed */
 	struct pobject *objects;
 	size_t n_objects;
 	struct psession *next;
@@ -95,6 +96,8 @@ static struct {
 	struct collector **coll;       /* parallel to conf->collectors */
 	size_t n_coll;
 	struct psession *sessions;
+	unsigned long policy_epoch;    /* bumped when any policy changes: pushed
+	                                * evidence from before no longer counts */
 	CK_OBJECT_HANDLE next_handle;
 	atomic_bool any_gates_sign;
 } at = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -149,6 +152,7 @@ load_policy (struct apolicy *ap, char *err, size_t errlen)
 	ap->p = p;
 	ap->st = st;
 	ap->gen++;
+	at.policy_epoch++;
 	ap->pass = false;
 	if (!p)
 		snprintf (ap->broken, sizeof ap->broken, "%s", err);
@@ -404,18 +408,27 @@ find_session (CK_SESSION_HANDLE h)
 	return NULL;
 }
 
-/* Judge the session's pushed evidence against @ap (lock held). */
+/* Judge the session's pushed evidence against @ap (lock held).  Evidence
+ * pushed before a policy changed is dropped: the verdicts it gave were
+ * under the old document, and "a verdict dies when its policy changes"
+ * holds for pushed ones too (the application pushes again). */
 static bool
 session_passes (struct psession *ps, struct apolicy *ap, time_t now, struct policy_result *res)
 {
 	struct evidence_claims ev[N_FORMATS];
 	size_t n = 0;
 	for (int f = 0; f < N_FORMATS; f++) {
+		if (ps->ev[f].claims && ps->ev_epoch[f] != at.policy_epoch)
+			appraisal_clear (&ps->ev[f]);
 		if (ps->ev[f].claims)
 			appraisal_as_evidence (&ps->ev[f], &ev[n++]);
 	}
-	if (n == 0)
+	if (n == 0) {
+		res->pass = false;
+		snprintf (res->reason, sizeof res->reason, "no pushed evidence%s",
+		          ps->have_nonce ? "" : " (and no challenge)");
 		return false;
+	}
 	return policy_evaluate (ap->p, ev, n, now, res);
 }
 
@@ -498,6 +511,7 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 	time_t now = time (NULL), expires = 0;
 	const struct policy *p;
 	unsigned long gen;
+	char pushed_why[POLICY_REASON_MAX + 32] = "";
 	bool ok;
 
 	pthread_mutex_lock (&at.lock);
@@ -527,6 +541,8 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 			pthread_mutex_unlock (&at.lock);
 			return CKR_OK;
 		}
+		if (ps)
+			snprintf (pushed_why, sizeof pushed_why, "; pushed evidence: %s", res.reason);
 	}
 	p = ap->p;
 	gen = ap->gen;
@@ -552,6 +568,11 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 	/* p stays valid: replaced policies are retired, not freed, until
 	 * attest_close, which runs only when no call is in progress. */
 	ok = pull (s, ap, p, &expires, reason, reason_len);
+	if (!ok && pushed_why[0]) {
+		size_t used = strnlen (reason, reason_len);
+		if (used + 1 < reason_len)
+			snprintf (reason + used, reason_len - used, "%s", pushed_why);
+	}
 	if (ok) {
 		pthread_mutex_lock (&at.lock);
 		now_ns = mono_ns ();
@@ -769,6 +790,7 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 	o->claims = claims_text (a.claims);
 	appraisal_clear (&ps->ev[fidx]);
 	ps->ev[fidx] = a;
+	ps->ev_epoch[fidx] = at.policy_epoch;
 	if (pidx < 0) {
 		snprintf (o->reason, sizeof o->reason, "evidence appraised, but no policy was named "
 		          "(CKA_P11W_POLICY) and slot '%s' has no default policy", s->slot->conf->name);
@@ -893,6 +915,9 @@ attest_get_attributes (struct session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t
 		pthread_mutex_unlock (&at.lock);
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
+	/* A verdict reads as failed once its policy file has changed. */
+	if (o->klass == CKO_P11W_VERDICT && o->policy >= 0 && (size_t)o->policy < at.n_pol)
+		maybe_reload (&at.pol[o->policy], mono_ns ());
 	for (CK_ULONG i = 0; i < count; i++) {
 		CK_ATTRIBUTE *a = &templ[i];
 		CK_BBOOL f = CK_FALSE;
