@@ -65,8 +65,9 @@ succeeded() { [ "$rc" -eq 0 ]; }
 # signal number) or timed out (124).  Some tools exit 255 on an ordinary
 # error (NSS's certutil does), which is no signal.
 killed() { [ "$rc" -eq 124 ] || { [ "$rc" -gt 128 ] && [ "$rc" -le 192 ]; }; }
-# Failed with an ordinary error: not 0, not killed.
-failed_cleanly() { [ "$rc" -ne 0 ] && ! killed; }
+# Failed with an ordinary error: not 0, not killed, and not "command not
+# found" or "not executable" (126, 127), which would pass a test vacuously.
+failed_cleanly() { [ "$rc" -ne 0 ] && [ "$rc" -ne 126 ] && [ "$rc" -ne 127 ] && ! killed; }
 no_crash() { ! killed; }
 # in_err / in_out PATTERN: an extended regular expression in stderr / stdout.
 in_err() { grep -Eq -e "$1" "$err"; }
