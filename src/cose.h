@@ -102,7 +102,10 @@ cbor_item_t *cose_cbor_load (const unsigned char *buf, size_t len, char *err, si
  * COSE_CBOR_MAX_DEPTH, more than COSE_CBOR_MAX_ITEMS items, a string or
  * container declaring more than the rest of the input could hold, which
  * includes a string cut short).  cbor_load() may still refuse what passes
- * (an unassigned simple value, say).
+ * (an unassigned simple value, say).  libcbor 0.8 cannot decode tag heads
+ * 0xc6-0xd4 (tags 6-20) and 0xd9-0xdb (tags above 255): they are refused
+ * here as COSE_ERR_CBOR.  cose_sign1_verify() reads the tags in front of
+ * the message (18, 61) itself, so a message starting 0xd2 is fine.
  */
 int cose_cbor_check (const unsigned char *buf, size_t len, char *err, size_t errlen);
 
