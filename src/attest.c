@@ -51,12 +51,22 @@ struct apolicy {
 	unsigned long gen;             /* bumped when the document changes */
 	struct stat st;                /* the file as loaded */
 	uint64_t checked_ns;
-	/* The pulled verdict. */
+	struct pulled *pulled;         /* per slot (conf order) */
+	pthread_mutex_t pull_lock;     /* one pull at a time per policy */
+};
+
+/* A pulled verdict of one policy in one slot: the slot's collectors are
+ * what attested, so another slot (one without collectors, say) never uses
+ * it.  @seq counts finished pulls, so that callers that waited behind a
+ * pull take its result, a failure too, rather than each pulling again. */
+struct pulled {
 	bool pass;
-	unsigned long pass_gen;
+	unsigned long gen;             /* the policy's generation it was made under */
 	time_t expires;
 	uint64_t expires_ns;
-	pthread_mutex_t pull_lock;     /* one pull at a time per policy */
+	unsigned long seq;
+	char fail[ATTEST_REASON_MAX];  /* the last pull's failure */
+	uint64_t fail_ns;              /* when it finished */
 };
 
 struct pobject {
@@ -153,7 +163,6 @@ load_policy (struct apolicy *ap, char *err, size_t errlen)
 	ap->st = st;
 	ap->gen++;
 	at.policy_epoch++;
-	ap->pass = false;
 	if (!p)
 		snprintf (ap->broken, sizeof ap->broken, "%s", err);
 	else
@@ -161,6 +170,7 @@ load_policy (struct apolicy *ap, char *err, size_t errlen)
 	if (had)
 		log_info ("policy '%s' (%s) changed: %s; every verdict under it is dropped",
 		          ap->conf->name, ap->conf->file, p ? "reloaded" : "it no longer loads");
+	update_gates_sign ();
 	return p != NULL;
 }
 
@@ -185,7 +195,14 @@ maybe_reload (struct apolicy *ap, uint64_t now)
 	if (same_file (&st, &ap->st))
 		return;
 	(void)load_policy (ap, err, sizeof err);
-	update_gates_sign ();
+}
+
+/* Every policy, at most once a second (lock held). */
+static void
+maybe_reload_all (uint64_t now)
+{
+	for (size_t i = 0; i < at.n_pol; i++)
+		maybe_reload (&at.pol[i], now);
 }
 
 int
@@ -208,8 +225,11 @@ attest_policy_gates (int idx, enum policy_op op)
 {
 	bool gates = true;
 	pthread_mutex_lock (&at.lock);
-	if (at.open && idx >= 0 && (size_t)idx < at.n_pol && at.pol[idx].p)
-		gates = policy_gates (at.pol[idx].p, op);
+	if (at.open && idx >= 0 && (size_t)idx < at.n_pol) {
+		maybe_reload (&at.pol[idx], mono_ns ());
+		if (at.pol[idx].p)
+			gates = policy_gates (at.pol[idx].p, op);
+	}
 	pthread_mutex_unlock (&at.lock);
 	return gates;
 }
@@ -217,6 +237,18 @@ attest_policy_gates (int idx, enum policy_op op)
 bool
 attest_any_policy_gates_sign (void)
 {
+	/* Signatures skip the gate while no policy gates them, so this is
+	 * where a policy newly gating "sign" (or no longer loading) must be
+	 * noticed: every policy file is looked at once a second from here. */
+	static _Atomic uint64_t last_ns;
+	uint64_t now = mono_ns (), last = atomic_load_explicit (&last_ns, memory_order_relaxed);
+	if (now - last >= POLICY_RECHECK_NS &&
+	    atomic_compare_exchange_strong (&last_ns, &last, now)) {
+		pthread_mutex_lock (&at.lock);
+		if (at.open)
+			maybe_reload_all (now);
+		pthread_mutex_unlock (&at.lock);
+	}
 	return atomic_load_explicit (&at.any_gates_sign, memory_order_relaxed);
 }
 
@@ -278,6 +310,7 @@ close_inlock (void)
 		for (size_t j = 0; j < ap->n_retired; j++)
 			policy_free (ap->retired[j]);
 		free (ap->retired);
+		free (ap->pulled);
 		pthread_mutex_destroy (&ap->pull_lock);
 	}
 	free (at.pol);
@@ -319,6 +352,11 @@ attest_open (const struct conf *conf, char *err, size_t errlen)
 		ap->conf = &conf->policies[i];
 		pthread_mutex_init (&ap->pull_lock, NULL);
 		at.n_pol++;
+		ap->pulled = calloc (conf->n_slots ? conf->n_slots : 1, sizeof *ap->pulled);
+		if (!ap->pulled) {
+			snprintf (err, errlen, "out of memory");
+			goto fail;
+		}
 		/* A policy that does not load at start is a configuration error
 		 * (later, a policy that stops loading refuses everything). */
 		if (!load_policy (ap, msg, sizeof msg)) {
@@ -475,10 +513,11 @@ pull (struct session *s, struct apolicy *ap, const struct policy *p, time_t *exp
 		}
 		rv = evidence_appraise (&at.anchors, out.format, out.data, out.len, nonce, sizeof nonce,
 		                        time (NULL), at.conf->clock_skew, &got[n], err, sizeof err);
-		collected_clear (&out);
-		if (rv != 0) {
+		if (rv != 0)
 			log_warning ("collector '%s': its %s evidence is refused: %s", k->name, out.format,
 			             err);
+		collected_clear (&out);
+		if (rv != 0) {
 			if (!first_fail[0])
 				snprintf (first_fail, sizeof first_fail, "collector '%s': evidence refused: %s",
 				          k->name, err);
@@ -502,15 +541,23 @@ pull (struct session *s, struct apolicy *ap, const struct policy *p, time_t *exp
 	return ok;
 }
 
+static bool
+pulled_live (const struct pulled *pv, const struct apolicy *ap, uint64_t now_ns, time_t now)
+{
+	return pv->pass && pv->gen == ap->gen && now_ns < pv->expires_ns && now < pv->expires;
+}
+
 CK_RV
 attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 {
 	struct apolicy *ap;
+	struct pulled *pv;
 	struct policy_result res;
 	uint64_t now_ns = mono_ns ();
 	time_t now = time (NULL), expires = 0;
 	const struct policy *p;
-	unsigned long gen;
+	unsigned long gen, seq;
+	size_t slot;
 	char pushed_why[POLICY_REASON_MAX + 32] = "";
 	bool ok;
 
@@ -521,6 +568,13 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 		return P11W_CKR_DENIED;
 	}
 	ap = &at.pol[idx];
+	slot = (size_t)(s->slot->conf - at.conf->slots);
+	if (slot >= at.conf->n_slots) {
+		pthread_mutex_unlock (&at.lock);
+		snprintf (reason, reason_len, "internal error: unknown slot");
+		return P11W_CKR_DENIED;
+	}
+	pv = &ap->pulled[slot];
 	maybe_reload (ap, now_ns);
 	if (!ap->p) {
 		snprintf (reason, reason_len, "policy '%s' does not load: %s", ap->conf->name,
@@ -528,12 +582,12 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 		pthread_mutex_unlock (&at.lock);
 		return P11W_CKR_DENIED;
 	}
-	/* A pulled verdict, alive on both clocks. */
-	if (ap->pass && ap->pass_gen == ap->gen && now_ns < ap->expires_ns && now < ap->expires) {
+	/* A verdict pulled for this slot, alive on both clocks. */
+	if (pulled_live (pv, ap, now_ns, now)) {
 		pthread_mutex_unlock (&at.lock);
 		return CKR_OK;
 	}
-	ap->pass = false;
+	pv->pass = false;
 	/* The session's pushed evidence. */
 	{
 		struct psession *ps = find_session (s->handle);
@@ -546,14 +600,17 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 	}
 	p = ap->p;
 	gen = ap->gen;
+	seq = pv->seq;
 	pthread_mutex_unlock (&at.lock);
 
-	/* Pull, one thread per policy; the others wait and use its verdict. */
+	/* Pull, one thread per policy; those that waited behind a pull take
+	 * its result, pass or fail (a collector that times out would
+	 * otherwise make N waiting callers wait N times). */
 	pthread_mutex_lock (&ap->pull_lock);
 	pthread_mutex_lock (&at.lock);
 	now_ns = mono_ns ();
 	now = time (NULL);
-	if (ap->pass && ap->pass_gen == ap->gen && now_ns < ap->expires_ns && now < ap->expires) {
+	if (pulled_live (pv, ap, now_ns, now)) {
 		pthread_mutex_unlock (&at.lock);
 		pthread_mutex_unlock (&ap->pull_lock);
 		return CKR_OK;
@@ -564,34 +621,44 @@ attest_check (struct session *s, int idx, char *reason, size_t reason_len)
 		snprintf (reason, reason_len, "policy '%s' changed during the check", ap->conf->name);
 		return P11W_CKR_DENIED;
 	}
+	if (pv->seq != seq && !pv->pass) {
+		snprintf (reason, reason_len, "%s%s", pv->fail, pushed_why);
+		pthread_mutex_unlock (&at.lock);
+		pthread_mutex_unlock (&ap->pull_lock);
+		return P11W_CKR_DENIED;
+	}
 	pthread_mutex_unlock (&at.lock);
 	/* p stays valid: replaced policies are retired, not freed, until
 	 * attest_close, which runs only when no call is in progress. */
 	ok = pull (s, ap, p, &expires, reason, reason_len);
+	pthread_mutex_lock (&at.lock);
+	now_ns = mono_ns ();
+	now = time (NULL);
+	pv->seq++;
+	if (ok && ap->gen == gen && expires > now) {
+		pv->pass = true;
+		pv->gen = gen;
+		pv->expires = expires;
+		pv->expires_ns = now_ns + (uint64_t)(expires - now) * 1000000000ull;
+		log_info ("policy '%s', slot '%s': pulled evidence passes, verdict held until %lld",
+		          ap->conf->name, s->slot->conf->name, (long long)expires);
+	} else {
+		if (ok) {
+			ok = false;
+			snprintf (reason, reason_len, "policy '%s' changed, or the verdict expired, during "
+			          "the check", ap->conf->name);
+		}
+		pv->pass = false;
+		snprintf (pv->fail, sizeof pv->fail, "%s", reason);
+		pv->fail_ns = now_ns;
+	}
+	pthread_mutex_unlock (&at.lock);
+	pthread_mutex_unlock (&ap->pull_lock);
 	if (!ok && pushed_why[0]) {
 		size_t used = strnlen (reason, reason_len);
 		if (used + 1 < reason_len)
 			snprintf (reason + used, reason_len - used, "%s", pushed_why);
 	}
-	if (ok) {
-		pthread_mutex_lock (&at.lock);
-		now_ns = mono_ns ();
-		now = time (NULL);
-		if (ap->gen == gen && expires > now) {
-			ap->pass = true;
-			ap->pass_gen = gen;
-			ap->expires = expires;
-			ap->expires_ns = now_ns + (uint64_t)(expires - now) * 1000000000ull;
-			log_info ("policy '%s': pulled evidence passes, verdict held until %lld",
-			          ap->conf->name, (long long)expires);
-		} else {
-			ok = false;
-			snprintf (reason, reason_len, "policy '%s' changed, or the verdict expired, during "
-			          "the check", ap->conf->name);
-		}
-		pthread_mutex_unlock (&at.lock);
-	}
-	pthread_mutex_unlock (&ap->pull_lock);
 	return ok ? CKR_OK : P11W_CKR_DENIED;
 }
 
@@ -673,14 +740,18 @@ claims_text (const struct claim_set *set)
 		claim_value_format (&c->v, 128, value, sizeof value);
 		need = strlen (c->name) + 1 + strlen (value) + 2;
 		if (len + need > cap) {
+			size_t bigger_cap = cap;
 			char *bigger;
-			while (len + need > cap)
-				cap *= 2;
-			if (cap > 256 * 1024 || !(bigger = realloc (out, cap))) {
-				free (out);
-				return NULL;
+			while (len + need > bigger_cap)
+				bigger_cap *= 2;
+			if (bigger_cap > 256 * 1024 || !(bigger = realloc (out, bigger_cap))) {
+				/* Too many to show: say so rather than show nothing. */
+				if (len + 4 < cap)
+					memcpy (out + len, "...", 4);
+				return out;
 			}
 			out = bigger;
+			cap = bigger_cap;
 		}
 		len += (size_t)snprintf (out + len, cap - len, "%s=%s\n", c->name, value);
 	}
@@ -706,13 +777,56 @@ template_text (const CK_ATTRIBUTE *templ, CK_ULONG count, CK_ATTRIBUTE_TYPE type
 	return CKR_OK;
 }
 
+/* Bytes outside printable ASCII in a reason become '?': reasons carry
+ * parts of the evidence (a member name, a profile), which must not forge
+ * log lines or reach applications as control characters. */
+static void
+sanitize (char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+	}
+}
+
+static int
+policy_by_name (const char *name)
+{
+	for (size_t i = 0; name && i < at.n_pol; i++) {
+		if (!strcmp (at.pol[i].conf->name, name))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* When the evidence was made, as far as it says: an EAT's or EAR's iat
+ * (never later than now).  max-age counts from there, so that an old
+ * token without exp is not made fresh by being pushed again. */
+static time_t
+evidence_time (const struct appraisal *a, time_t now)
+{
+	const struct claim *c = claim_set_find (a->claims, !strcmp (a->format, "eat") ? "eat.iat"
+	                                                                              : "ear.iat");
+	if (strcmp (a->format, "tpm2-quote") != 0 && c && c->v.type == CLAIM_INT && c->v.i < now)
+		return (time_t)c->v.i;
+	return now;
+}
+
+/*
+ * C_CreateObject of evidence: appraise it now, keep it in the session, and
+ * make a verdict object.  Called with at.lock held; the appraisal (a
+ * signature check, up to EVIDENCE_MAX_SIZE bytes parsed) runs without it,
+ * so that one client pushing evidence does not hold up every gated call.
+ * The session (held by the caller) cannot close meanwhile.
+ */
 static CK_RV
 create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *templ,
                  CK_ULONG count, CK_OBJECT_HANDLE_PTR out)
 {
 	char format[EVIDENCE_FORMAT_MAX + 1], pname[CONF_NAME_MAX + 1];
+	unsigned char nonce[ATTEST_NONCE_LEN];
 	const CK_ATTRIBUTE *value = NULL;
-	bool have_format, have_policy;
+	bool have_format, have_policy, have_nonce, appraised = false;
 	struct appraisal a;
 	struct pobject *o;
 	int fidx, pidx = -1, rv;
@@ -720,6 +834,7 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 	time_t now = time (NULL);
 	CK_RV crv;
 
+	memset (&a, 0, sizeof a);
 	crv = template_text (templ, count, CKA_P11W_FORMAT, format, sizeof format, &have_format);
 	if (crv != CKR_OK)
 		return crv;
@@ -754,39 +869,47 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 	fidx = format_index (format);
 	if (fidx < 0)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
-	if (have_policy) {
-		for (size_t i = 0; i < at.n_pol; i++) {
-			if (!strcmp (at.pol[i].conf->name, pname))
-				pidx = (int)i;
-		}
-		if (pidx < 0)
-			return CKR_ATTRIBUTE_VALUE_INVALID;
-	} else if (s->slot->conf->policy) {
-		for (size_t i = 0; i < at.n_pol; i++) {
-			if (!strcmp (at.pol[i].conf->name, s->slot->conf->policy))
-				pidx = (int)i;
-		}
-	}
+	pidx = policy_by_name (have_policy ? pname : s->slot->conf->policy);
+	if (have_policy && pidx < 0)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
 	o = new_object (ps, CKO_P11W_VERDICT);
 	if (!o)
 		return CKR_DEVICE_MEMORY;
 	snprintf (o->format, sizeof o->format, "%s", format);
 	o->policy = pidx;
+	/* Any change of policy files first, so that this evidence is stamped
+	 * with the epoch it will be judged in. */
+	maybe_reload_all (mono_ns ());
 
 	if (ps->have_nonce && (ps->used & (1u << fidx))) {
 		snprintf (o->reason, sizeof o->reason, "the session's nonce was already used for %s "
 		          "evidence: create a new challenge (replay refused)", format);
 		goto done;
 	}
-	rv = evidence_appraise (&at.anchors, format, value->pValue, value->ulValueLen,
-	                        ps->have_nonce ? ps->nonce : NULL, ATTEST_NONCE_LEN, now,
-	                        at.conf->clock_skew, &a, err, sizeof err);
-	if (ps->have_nonce)
+	if (!ps->have_nonce && fidx == 0) {
+		/* A quote carries no time: over no challenge of ours, it could
+		 * be any age, whatever max-age says. */
+		snprintf (o->reason, sizeof o->reason, "a TPM quote is fresh only over this session's "
+		          "nonce: create a challenge (CKO_P11W_CHALLENGE) and quote over its CKA_VALUE");
+		goto done;
+	}
+	have_nonce = ps->have_nonce;
+	if (have_nonce) {
+		memcpy (nonce, ps->nonce, sizeof nonce);
 		ps->used |= 1u << fidx;
+	}
+	pthread_mutex_unlock (&at.lock);
+	rv = evidence_appraise (&at.anchors, format, value->pValue, value->ulValueLen,
+	                        have_nonce ? nonce : NULL, sizeof nonce, now, at.conf->clock_skew, &a,
+	                        err, sizeof err);
+	OPENSSL_cleanse (nonce, sizeof nonce);
+	pthread_mutex_lock (&at.lock);
 	if (rv != 0) {
 		snprintf (o->reason, sizeof o->reason, "%s evidence refused: %s", format, err);
 		goto done;
 	}
+	appraised = true;
+	a.verified_at = evidence_time (&a, now);
 	o->claims = claims_text (a.claims);
 	appraisal_clear (&ps->ev[fidx]);
 	ps->ev[fidx] = a;
@@ -796,7 +919,6 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 		          "(CKA_P11W_POLICY) and slot '%s' has no default policy", s->slot->conf->name);
 		goto done;
 	}
-	maybe_reload (&at.pol[pidx], mono_ns ());
 	if (!at.pol[pidx].p) {
 		snprintf (o->reason, sizeof o->reason, "policy '%s' does not load: %s",
 		          at.pol[pidx].conf->name, at.pol[pidx].broken);
@@ -815,6 +937,8 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 		}
 	}
 done:
+	(void)appraised;
+	sanitize (o->reason);
 	log_info ("slot '%s': pushed %s evidence: %s", s->slot->conf->name, format, o->reason);
 	*out = o->h;
 	return CKR_OK;
@@ -840,23 +964,37 @@ attest_create_object (struct session *s, const CK_ATTRIBUTE *templ, CK_ULONG cou
 		pthread_mutex_unlock (&at.lock);
 		return CKR_HOST_MEMORY;
 	}
+	for (CK_ULONG i = 0, classes = 0; i < count; i++) {
+		if (templ[i].type == CKA_CLASS && ++classes > 1) {
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+	}
 	if (klass == CKO_P11W_CHALLENGE) {
 		struct pobject *o;
+		unsigned char fresh[ATTEST_NONCE_LEN];
 		for (CK_ULONG i = 0; i < count; i++) {
-			if (templ[i].type != CKA_CLASS) {
-				rv = CKR_ATTRIBUTE_TYPE_INVALID;
-				goto out;
-			}
+			if (templ[i].type == CKA_CLASS)
+				continue;
+			if (templ[i].type == CKA_TOKEN && templ[i].pValue &&
+			    templ[i].ulValueLen == sizeof (CK_BBOOL) &&
+			    *(CK_BBOOL *)templ[i].pValue == CK_FALSE)
+				continue;
+			rv = templ[i].type == CKA_TOKEN ? CKR_ATTRIBUTE_VALUE_INVALID
+			                                : CKR_ATTRIBUTE_TYPE_INVALID;
+			goto out;
+		}
+		if (RAND_bytes (fresh, sizeof fresh) != 1) {
+			rv = CKR_FUNCTION_FAILED;
+			goto out;
 		}
 		o = new_object (ps, CKO_P11W_CHALLENGE);
 		if (!o) {
 			rv = CKR_DEVICE_MEMORY;
 			goto out;
 		}
-		if (RAND_bytes (ps->nonce, sizeof ps->nonce) != 1) {
-			rv = CKR_FUNCTION_FAILED;
-			goto out;
-		}
+		memcpy (ps->nonce, fresh, sizeof fresh);
+		OPENSSL_cleanse (fresh, sizeof fresh);
 		ps->have_nonce = true;
 		ps->used = 0;
 		memcpy (o->nonce, ps->nonce, sizeof o->nonce);
@@ -962,6 +1100,16 @@ attest_get_attributes (struct session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR t
 	}
 	pthread_mutex_unlock (&at.lock);
 	return rv;
+}
+
+bool
+attest_object_exists (struct session *s, CK_OBJECT_HANDLE h)
+{
+	bool found;
+	pthread_mutex_lock (&at.lock);
+	found = find_object (find_session (s->handle), h) != NULL;
+	pthread_mutex_unlock (&at.lock);
+	return found;
 }
 
 CK_RV

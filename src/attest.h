@@ -61,6 +61,7 @@ CK_RV attest_create_object (struct session *s, const CK_ATTRIBUTE *templ, CK_ULO
                             CK_OBJECT_HANDLE_PTR out);
 CK_RV attest_get_attributes (struct session *s, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_PTR templ,
                              CK_ULONG count);
+bool attest_object_exists (struct session *s, CK_OBJECT_HANDLE h);
 CK_RV attest_destroy_object (struct session *s, CK_OBJECT_HANDLE h);
 void attest_forget_session (CK_SESSION_HANDLE session);
 

@@ -380,29 +380,48 @@ policy_op_of (enum gate_use use, CK_MECHANISM_TYPE mechanism)
 	return POLICY_OP_DECRYPT;
 }
 
-/* The policy a gated key is bound to: the first `key-policy` whose URI
- * names it, else the slot's `policy`; -1 when there is none. */
-static int
-key_policy (struct session *s, const struct key_facts *f, const char **name)
+#define BINDING_DEFAULT ((size_t)-1)  /* the slot's `policy` */
+#define BINDING_UNKNOWN ((size_t)-2)  /* the key's name cannot be read whole */
+
+/* Which binding names a key: the index of the first `key-policy` whose URI
+ * matches it, BINDING_DEFAULT, or BINDING_UNKNOWN when bindings exist
+ * and the key's label, id or class cannot be read whole (it could be any
+ * of them: falling to the default would let an unreadable name choose a
+ * weaker policy). */
+static size_t
+key_binding (struct session *s, const struct key_facts *f)
 {
 	const struct conf_slot *c = s->slot->conf;
 	CK_TOKEN_INFO ti;
 
-	*name = NULL;
-	if (c->n_bindings && facts_complete (f)) {
-		slot_match_info (s->slot, &ti);
-		for (size_t i = 0; i < c->n_bindings; i++) {
-			if (p11_kit_uri_match_token_info (c->bindings[i].uri.uri, &ti) == 1 &&
-			    p11_kit_uri_match_attributes (c->bindings[i].uri.uri, f->attrs, 3) == 1) {
-				*name = c->bindings[i].policy;
-				return attest_policy_index (*name);
-			}
-		}
+	if (c->n_bindings == 0)
+		return BINDING_DEFAULT;
+	if (!facts_complete (f))
+		return BINDING_UNKNOWN;
+	slot_match_info (s->slot, &ti);
+	for (size_t i = 0; i < c->n_bindings; i++) {
+		if (p11_kit_uri_match_token_info (c->bindings[i].uri.uri, &ti) == 1 &&
+		    p11_kit_uri_match_attributes (c->bindings[i].uri.uri, f->attrs, 3) == 1)
+			return i;
 	}
-	/* A key whose name cannot be read whole is not matched by a binding,
-	 * and falls to the slot's default like any other. */
-	*name = c->policy;
-	return c->policy ? attest_policy_index (c->policy) : -1;
+	return BINDING_DEFAULT;
+}
+
+/* The policy name binding @b stands for (NULL: none). */
+static const char *
+binding_policy (const struct conf_slot *c, size_t b)
+{
+	if (b == BINDING_UNKNOWN)
+		return NULL;
+	return b == BINDING_DEFAULT ? c->policy : c->bindings[b].policy;
+}
+
+/* The policy a gated key is bound to (key_binding); -1 when there is none. */
+static int
+key_policy (struct session *s, const struct key_facts *f, const char **name)
+{
+	*name = binding_policy (s->slot->conf, key_binding (s, f));
+	return *name ? attest_policy_index (*name) : -1;
 }
 
 /* A gated key bound to policy @policy: is there a live verdict? */
@@ -415,7 +434,8 @@ check_verdict (struct session *s, int policy, const char *policy_name, enum gate
 
 	if (policy < 0) {
 		log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: the key is gated and "
-		             "no policy is bound to it (set 'policy' or 'key-policy' for the slot)",
+		             "no policy is bound to it (set 'policy' or 'key-policy' for the slot; with "
+		             "'key-policy' lines, a key whose name cannot be read whole matches none)",
 		             s->slot->conf->name, gate_use_name (use), (unsigned long)mechanism,
 		             log_ckm_name (mechanism) ? " " : "",
 		             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what);
@@ -592,6 +612,47 @@ apply_names (struct key_facts *f, const CK_ATTRIBUTE *templ, CK_ULONG count)
 }
 
 /*
+ * Could the names this template sets bind the key to another policy,
+ * together with some other rename?  As names_could_ungate, for the
+ * `key-policy` URIs: a binding to another policy than @current's that
+ * constrains a name the template sets, and matches the new names alone.
+ */
+static bool
+names_could_rebind (struct session *s, const struct key_facts *after, const CK_ATTRIBUTE *templ,
+                    CK_ULONG count, size_t current)
+{
+	const struct conf_slot *c = s->slot->conf;
+	const char *cur = binding_policy (c, current);
+	CK_ATTRIBUTE set[3];
+	CK_ULONG n = 0;
+	CK_TOKEN_INFO ti;
+	bool label = false, id = false;
+
+	for (CK_ULONG i = 0; i < count; i++) {
+		label = label || templ[i].type == CKA_LABEL;
+		id = id || templ[i].type == CKA_ID;
+	}
+	set[n++] = after->attrs[0];
+	if (label)
+		set[n++] = after->attrs[1];
+	if (id)
+		set[n++] = after->attrs[2];
+	slot_match_info (s->slot, &ti);
+	for (size_t i = 0; i < c->n_bindings; i++) {
+		P11KitUri *uri = c->bindings[i].uri.uri;
+		if (cur && !strcmp (c->bindings[i].policy, cur))
+			continue;
+		if (!(label && p11_kit_uri_get_attribute (uri, CKA_LABEL)) &&
+		    !(id && p11_kit_uri_get_attribute (uri, CKA_ID)))
+			continue;
+		if (p11_kit_uri_match_token_info (uri, &ti) == 1 &&
+		    p11_kit_uri_match_attributes (uri, set, n) == 1)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Could the names this template sets ungate the key together with some
  * other rename?  Two renames can run at once (one setting the label,
  * another the id, in two sessions or processes), and each alone may leave
@@ -664,8 +725,31 @@ gate_authorize_rename (struct session *s, CK_OBJECT_HANDLE object, enum gate_use
 	 * used, so accepting one here would let a second rename start from a
 	 * "gated" key the gate cannot see the name of. */
 	if (facts_complete (&after) && configured_gated (s, &after) &&
-	    !names_could_ungate (s, &after, templ, count))
-		return CKR_OK; /* gated before and after, whatever else renames it */
+	    !names_could_ungate (s, &after, templ, count)) {
+		/* Gated before and after, whatever else renames it; and under
+		 * the same policy: a new name must not move a key from a strict
+		 * `key-policy` to a weaker one (nor may a copy be made under
+		 * one). */
+		const struct conf_slot *c = s->slot->conf;
+		size_t b_now, b_after;
+		const char *p_now, *p_after;
+		if (c->n_bindings == 0)
+			return CKR_OK;
+		b_now = key_binding (s, &now);
+		b_after = key_binding (s, &after);
+		p_now = binding_policy (c, b_now);
+		p_after = binding_policy (c, b_after);
+		if (b_now != BINDING_UNKNOWN &&
+		    (p_now == p_after || (p_now && p_after && !strcmp (p_now, p_after))) &&
+		    !names_could_rebind (s, &after, templ, count, b_now))
+			return CKR_OK;
+		describe_key (&now, what, sizeof what);
+		log_warning ("slot '%s': denied %s of key %s: the new label, id or class would bind "
+		             "the key to another policy ('%s' -> '%s')", s->slot->conf->name,
+		             gate_use_name (use), what, p_now ? p_now : "(none)",
+		             p_after ? p_after : "(none)");
+		return P11W_CKR_DENIED;
+	}
 	describe_key (&now, what, sizeof what);
 	if (!facts_complete (&after))
 		log_warning ("slot '%s': denied %s of key %s: the new label, id or class cannot be "

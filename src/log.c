@@ -39,6 +39,13 @@ log_msg (enum log_level level, const char *fmt, ...)
 	va_start (ap, fmt);
 	vsnprintf (buf, sizeof buf, fmt, ap);
 	va_end (ap);
+	/* One line per message: control characters (which evidence, file
+	 * contents or a remote client's bytes could carry into a message)
+	 * become '?', so that nothing can forge a log line. */
+	for (char *c = buf; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	}
 
 	if (atomic_load (&sink) == LOG_SINK_SYSLOG)
 		syslog (LOG_AUTHPRIV | priority[level], "p11-warden: %s: %s", prefix[level], buf);

@@ -1029,7 +1029,8 @@ sys_C_GetObjectSize (CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE object, CK_ULONG
 	if (!size)
 		rv = CKR_ARGUMENTS_BAD;
 	else if (attest_is_object (object))
-		*size = CK_UNAVAILABLE_INFORMATION;
+		rv = attest_object_exists (s, object) ? (*size = CK_UNAVAILABLE_INFORMATION, CKR_OK)
+		                                      : CKR_OBJECT_HANDLE_INVALID;
 	else if (!KNOWN (s, object))
 		rv = CKR_OBJECT_HANDLE_INVALID;
 	else
