@@ -101,6 +101,7 @@ warden_conf \
 	"key-policy = pcr16 pkcs11:object=aes-gated;type=secret-key" \
 	"key-policy = pcr16-ecc pkcs11:object=rsa-ecc;type=private" \
 	"key-policy = wrong-ak pkcs11:object=rsa-wrongak;type=private" \
+	"key-policy = pcr16 pkcs11:id=%07;type=private" \
 	"collectors = tpm, tpm-ecc" \
 	"ungated = pkcs11:object=rsa-open;type=private" \
 	"ungated = pkcs11:object=unwrapped-open"
@@ -135,7 +136,7 @@ chmod 0644 ak-rsa.pem ak-ecc.pem ak-other.pem
 client warden_init 2>"$W/init.err" || { echo "Bail out! warden_init failed"; cat "$W/init.err" >&2; exit 99; }
 
 U=(pkcs11-tool --module "$P11W_MODULE" --token-label "$WARDEN_LABEL" --login --pin "$WARDEN_PIN")
-for k in "01 rsa-gated" "02 rsa-open" "03 rsa-ecc" "05 rsa-wrongak" "06 rsa-nopol"; do
+for k in "01 rsa-gated" "02 rsa-open" "03 rsa-ecc" "05 rsa-wrongak" "06 rsa-nopol" "07 rsa-byid"; do
 	set -- $k
 	client "${U[@]}" --keypairgen --key-type rsa:2048 --id "$1" --label "$2" >/dev/null 2>&1 ||
 		{ echo "Bail out! cannot generate $2"; exit 99; }
@@ -297,4 +298,15 @@ crun "${U[@]}" --decrypt -m RSA-PKCS --id 02 -i ct02 -o pt02.dead
 t "swtpm stopped: the ungated key still decrypts" same_file pt02.dead msg
 
 echo "# $(($(date +%s) - t0)) s for the checks"
+# ---------------------------------------------------------------- renames
+# rsa-byid is bound to pcr16 by its id; a new id would leave it with no
+# policy (or, in general, another one): the rename is refused, the key
+# keeps its id (security review: renames moved keys to weaker policies).
+crun "${U[@]}" --set-id 08 --id 07 --type privkey
+t "renaming a key out of its key-policy binding (--set-id) is refused with 0x200" \
+	in_err "0x200|CKR_FUNCTION_REJECTED"
+t "... logged as a rebinding" in_err "denied change-identity of key label 'rsa-byid': the new label, id or class would bind the key to another policy \\('pcr16' -> '\\(none\\)'\\)"
+crun "${U[@]}" --list-objects --type privkey --id 07
+t "... and the key still has its id" in_out "label: +rsa-byid"
+
 done_testing
