@@ -138,6 +138,7 @@ EOF
 			tpm2_evictcontrol -C o -c "$W/ak.ctx" 0x81010002 && flush &&
 			tpm2_pcrextend "16:sha256=$(printf bench | sha256sum | cut -c1-64)"
 		} >"$W/tpm2.log" 2>&1 || { cat "$W/tpm2.log" >&2; die "TPM setup failed"; }
+		chmod go-w "$W/ak.pem"
 		pcr16=$(tpm2_pcrread sha256:16 | awk '$1 == "16:" { print tolower(substr($2, 3)) }')
 		cat >"$W/policy.json" <<POLICY
 {"version": 1, "max-age": 86400, "nonce": "required",

@@ -230,8 +230,8 @@ get_info (CK_INFO_PTR info, CK_BYTE major, CK_BYTE minor)
 	util_pad (info->manufacturerID, sizeof info->manufacturerID, P11W_MANUFACTURER);
 	util_pad (info->libraryDescription, sizeof info->libraryDescription,
 	        "p11-warden attestation-gated keys");
-	info->libraryVersion.major = 0;
-	info->libraryVersion.minor = 1;
+	info->libraryVersion.major = P11W_VERSION_MAJOR;
+	info->libraryVersion.minor = P11W_VERSION_MINOR;
 	return CKR_OK;
 }
 

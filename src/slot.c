@@ -145,10 +145,10 @@ slot_info (struct slot *slot, CK_SLOT_INFO *info)
 		info->flags |= CKF_TOKEN_PRESENT;
 	pthread_mutex_unlock (&slot->lock);
 	info->flags |= CKF_HW_SLOT;
-	info->hardwareVersion.major = 0;
-	info->hardwareVersion.minor = 1;
-	info->firmwareVersion.major = 0;
-	info->firmwareVersion.minor = 1;
+	info->hardwareVersion.major = P11W_VERSION_MAJOR;
+	info->hardwareVersion.minor = P11W_VERSION_MINOR;
+	info->firmwareVersion.major = P11W_VERSION_MAJOR;
+	info->firmwareVersion.minor = P11W_VERSION_MINOR;
 }
 
 static void
@@ -230,8 +230,8 @@ slot_token_info (struct slot *slot, CK_TOKEN_INFO *info)
 	info->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
 	info->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
 	info->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
-	info->firmwareVersion.major = 0;
-	info->firmwareVersion.minor = 1;
+	info->firmwareVersion.major = P11W_VERSION_MAJOR;
+	info->firmwareVersion.minor = P11W_VERSION_MINOR;
 	memset (info->utcTime, ' ', sizeof info->utcTime);
 	return CKR_OK;
 }
