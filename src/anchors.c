@@ -2,9 +2,8 @@
 #include "config.h"
 
 #include "anchors.h"
+#include "util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -12,67 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* Read @path whole through one descriptor, so that the checks and the
- * content are of the same file. */
-static char *
-read_small_file (const char *path, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t have = 0;
-	int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0) {
-		snprintf (err, errlen, "%s: cannot open: %s", path, strerror (errno));
-		return NULL;
-	}
-	if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
-		snprintf (err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf (err, errlen, "%s: writable by group or others (mode %03o); a trust anchor "
-		          "decides which evidence is believed: chmod go-w", path,
-		          (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	if (st.st_size <= 0 || st.st_size > ANCHOR_FILE_MAX) {
-		snprintf (err, errlen, "%s: empty or larger than %d bytes", path, ANCHOR_FILE_MAX);
-		goto out;
-	}
-	buf = malloc ((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf (err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (have < (size_t)st.st_size) {
-		ssize_t r = read (fd, buf + have, (size_t)st.st_size - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf (err, errlen, "%s: read error", path);
-			free (buf);
-			buf = NULL;
-			goto out;
-		}
-		have += (size_t)r;
-	}
-	buf[have] = '\0';
-	*len = have;
-out:
-	close (fd);
-	return buf;
-}
 
 EVP_PKEY *
 anchor_load_key (const char *path, char *err, size_t errlen)
 {
 	EVP_PKEY *pkey = NULL;
 	size_t len = 0;
-	char *text = read_small_file (path, &len, err, errlen);
+	char *text = util_read_file (path, ANCHOR_FILE_MAX, UTIL_FILE_OWNED,
+	                             "a trust anchor decides which evidence is believed", &len, NULL,
+	                             err, errlen);
 	BIO *bio;
 
 	if (!text)

@@ -30,8 +30,9 @@ struct anchor_set {
 
 /*
  * Load the public key in @path: a PEM "PUBLIC KEY" or "CERTIFICATE" (its
- * subject key), in a regular file of at most ANCHOR_FILE_MAX bytes that
- * neither group nor others can write.  NULL with the reason in @err.
+ * subject key), in a regular file of at most ANCHOR_FILE_MAX bytes, owned
+ * by this account or root and writable by nobody else.  NULL with the
+ * reason in @err.
  */
 EVP_PKEY *anchor_load_key (const char *path, char *err, size_t errlen);
 /* SHA-256 of @pkey's DER SubjectPublicKeyInfo. */

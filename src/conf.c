@@ -2,18 +2,16 @@
 #include "config.h"
 
 #include "conf.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #ifndef P11W_STATE_DIR
 #define P11W_STATE_DIR "/var/lib/p11-warden"
@@ -315,23 +313,6 @@ once (struct parse_ctx *ctx, const char *name, const char *const *keys, size_t n
 	return 1;
 }
 
-static bool
-parse_hex (const char *v, unsigned char *out, size_t max, size_t *len)
-{
-	size_t n = strlen (v);
-	if (n == 0 || n % 2 || n / 2 > max)
-		return false;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned int b;
-		if (!isxdigit ((unsigned char)v[2 * i]) || !isxdigit ((unsigned char)v[2 * i + 1]) ||
-		    sscanf (v + 2 * i, "%2x", &b) != 1)
-			return false;
-		out[i] = (unsigned char)b;
-	}
-	*len = n / 2;
-	return true;
-}
-
 static int
 anchor_key (struct parse_ctx *ctx, const char *name, const char *value)
 {
@@ -346,7 +327,7 @@ anchor_key (struct parse_ctx *ctx, const char *name, const char *value)
 	} else if (!strcmp (name, "file")) {
 		return set_path (ctx, &a->file, name, value);
 	} else if (!strcmp (name, "kid")) {
-		if (!parse_hex (value, a->kid, sizeof a->kid, &a->kid_len))
+		if (!util_hex_decode (value, strlen (value), a->kid, sizeof a->kid, &a->kid_len))
 			return fail (ctx, "'kid' must be 1 to %d bytes in hex, not '%s'", CONF_KID_MAX, value);
 	} else if (!strcmp (name, "profile")) {
 		return set_string (ctx, &a->profile, name, value);
@@ -700,67 +681,6 @@ check_slot_refs (const struct conf *c, const struct conf_slot *s, char *msg, siz
 	return true;
 }
 
-/* Read the whole file through one descriptor (so the permission check and
- * the content are of the same file), capped in size, NUL-terminated. */
-static char *
-read_conf_file (const char *path, bool *missing, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t have = 0;
-	int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			*missing = true;
-		snprintf (err, errlen, "%s: cannot open: %s", path, strerror (errno));
-		return NULL;
-	}
-	if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
-		snprintf (err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_mode & S_IWOTH) {
-		snprintf (err, errlen, "%s: writable by others (mode %03o); refusing a configuration "
-		          "anyone can change", path, (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	if (st.st_mode & S_IWGRP) {
-		snprintf (err, errlen, "%s: writable by its group (mode %03o); the configuration "
-		          "decides which keys are gated: chmod g-w", path, (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	if (st.st_size > CONF_MAX_SIZE) {
-		snprintf (err, errlen, "%s: larger than %d bytes", path, CONF_MAX_SIZE);
-		goto out;
-	}
-	buf = malloc ((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf (err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (have < (size_t)st.st_size) {
-		ssize_t r = read (fd, buf + have, (size_t)st.st_size - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf (err, errlen, "%s: read error", path);
-			free (buf);
-			buf = NULL;
-			goto out;
-		}
-		have += (size_t)r;
-	}
-	buf[have] = '\0';
-	if (strlen (buf) != have) {
-		snprintf (err, errlen, "%s: contains a NUL byte", path);
-		free (buf);
-		buf = NULL;
-	}
-out:
-	close (fd);
-	return buf;
-}
-
 /*
  * Check the file's lines before inih parses it: a bounded length (inih's
  * buffer would split a longer line silently), no indented continuation
@@ -934,7 +854,9 @@ conf_load (const char *path, bool missing_ok, struct conf *out, bool *missing, c
 	bool ok;
 
 	*missing = false;
-	text = read_conf_file (path, missing, err, errlen);
+	text = util_read_file (path, CONF_MAX_SIZE, UTIL_FILE_TEXT,
+	                       "the configuration decides which keys are gated", NULL, missing, err,
+	                       errlen);
 	if (!text) {
 		conf_init_defaults (out);
 		out->path = strdup (path);

@@ -64,29 +64,13 @@ struct tpm_envelope {
 };
 
 static bool
-hex_decode (const char *s, size_t slen, unsigned char *out, size_t max, size_t *len)
-{
-	if (slen == 0 || slen % 2 || slen / 2 > max)
-		return false;
-	for (size_t i = 0; i < slen / 2; i++) {
-		int hi = util_hex_digit ((unsigned char)s[2 * i]);
-		int lo = util_hex_digit ((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	*len = slen / 2;
-	return true;
-}
-
-static bool
 hex_member (struct json_object *root, const char *key, unsigned char *out, size_t max,
             size_t *len)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex (root, key, &v) || !json_object_is_type (v, json_type_string))
 		return false;
-	return hex_decode (json_object_get_string (v), (size_t)json_object_get_string_len (v), out,
+	return util_hex_decode (json_object_get_string (v), (size_t)json_object_get_string_len (v), out,
 	                   max, len);
 }
 
@@ -122,7 +106,7 @@ add_pcr (struct tpm_envelope *e, int bank, unsigned int index, struct json_objec
 		return false;
 	}
 	if (!json_object_is_type (v, json_type_string) ||
-	    !hex_decode (json_object_get_string (v), (size_t)json_object_get_string_len (v),
+	    !util_hex_decode (json_object_get_string (v), (size_t)json_object_get_string_len (v),
 	                 e->digests[e->n_pcrs], sizeof e->digests[0], &len) ||
 	    len != banks[bank].len) {
 		snprintf (err, errlen, "tpm2-quote evidence: pcrs.%s.%u is not a %zu-byte hex digest",

@@ -6,7 +6,6 @@
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -14,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define N_ELEMENTS(a) (sizeof (a) / sizeof (a)[0])
 
@@ -1304,74 +1301,22 @@ out:
 struct policy *
 policy_load_file (const char *path, char *err, size_t errlen)
 {
-	struct policy *p = NULL;
-	struct stat st;
-	char *buf = NULL;
-	size_t have = 0;
-	int fd;
+	struct policy *p;
+	size_t len = 0;
+	char *buf;
 
 	if (errlen)
 		err[0] = '\0';
-	fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf (err, errlen, "%s: cannot open: %s", path, strerror (errno));
-		return NULL;
-	}
-	if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
-		snprintf (err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
 	/* Whoever can change a policy decides which platforms get keys. */
-	if (st.st_uid != geteuid () && st.st_uid != 0) {
-		snprintf (err, errlen, "%s: owned by uid %lu, not by this account (uid %lu) or root; "
-		          "refusing a policy others control", path, (unsigned long)st.st_uid,
-		          (unsigned long)geteuid ());
-		goto out;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf (err, errlen, "%s: writable by %s (mode %03o); refusing a policy others can "
-		          "change: chmod go-w", path, st.st_mode & S_IWOTH ? "others" : "its group",
-		          (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	if (st.st_size > POLICY_MAX_SIZE) {
-		snprintf (err, errlen, "%s: larger than %d bytes", path, POLICY_MAX_SIZE);
-		goto out;
-	}
-	/* One byte more than fstat said: a file that grows while it is read
-	 * is not what was checked. */
-	buf = malloc ((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf (err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	for (;;) {
-		ssize_t r = read (fd, buf + have, (size_t)st.st_size + 1 - have);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf (err, errlen, "%s: read error: %s", path, strerror (errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		have += (size_t)r;
-		if (have > (size_t)st.st_size) {
-			snprintf (err, errlen, "%s: changed while it was read", path);
-			goto out;
-		}
-	}
-	if (have != (size_t)st.st_size) {
-		snprintf (err, errlen, "%s: changed while it was read", path);
-		goto out;
-	}
-	p = policy_parse (path, buf, have, err, errlen);
+	buf = util_read_file (path, POLICY_MAX_SIZE, UTIL_FILE_OWNED,
+	                      "a policy decides which platforms get keys", &len, NULL, err, errlen);
+	if (!buf)
+		return NULL;
+	p = policy_parse (path, buf, len, err, errlen);
 	if (p)
 		log_debug ("policy %s loaded (%zu rules, %zu predicates, max-age %u s)", path, p->n_rules,
 		           p->n_preds, p->max_age);
-out:
 	free (buf);
-	close (fd);
 	return p;
 }
 

@@ -47,15 +47,8 @@ hex_encode (const unsigned char *in, size_t len, char *out)
 static bool
 hex_decode (const char *in, size_t in_len, unsigned char *out, size_t len)
 {
-	if (in_len != 2 * len)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		int hi = util_hex_digit (in[2 * i]), lo = util_hex_digit (in[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return true;
+	size_t n = 0;
+	return in_len == 2 * len && util_hex_decode (in, in_len, out, len, &n) && n == len;
 }
 
 static bool

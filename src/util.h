@@ -5,6 +5,7 @@
 
 #include "pkcs11.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Copy @src into the blank-padded, unterminated PKCS#11 text field @dst of
@@ -13,5 +14,26 @@ void util_pad (CK_UTF8CHAR *dst, size_t len, const char *src);
 
 /* The value of a hexadecimal digit (either case), or -1. */
 int util_hex_digit (int c);
+
+/* Decode @in_len hex digits (either case) into at most @max bytes of @out;
+ * false for an odd or empty length, a non-digit, or too many bytes. */
+bool util_hex_decode (const char *in, size_t in_len, unsigned char *out, size_t max,
+                      size_t *len);
+
+#define UTIL_FILE_OWNED 0x1u   /* owned by this account or root */
+#define UTIL_FILE_TEXT 0x2u    /* no NUL byte inside */
+
+/*
+ * Read a file that decides something (configuration, policy, trust
+ * anchor) through one descriptor, so that the checks and the content are
+ * of the same file: a regular file, of at most @max bytes, that neither
+ * group nor others can write (and with UTIL_FILE_OWNED, owned by this
+ * account or root).  @why ("the configuration decides which keys are
+ * gated") ends the messages about permissions.  Returns a malloc'd,
+ * NUL-terminated copy and its length in @len, or NULL with "PATH: why" in
+ * @err; @missing (may be NULL) tells a file that does not exist.
+ */
+char *util_read_file (const char *path, size_t max, unsigned int flags, const char *why,
+                      size_t *len, bool *missing, char *err, size_t errlen);
 
 #endif /* P11W_UTIL_H */

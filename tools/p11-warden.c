@@ -129,23 +129,6 @@ read_file (const char *path, size_t max, size_t *len, char *err, size_t errlen)
 	return buf;
 }
 
-static bool
-parse_hex (const char *s, unsigned char *out, size_t max, size_t *len)
-{
-	size_t n = strlen (s);
-	if (n == 0 || n % 2 || n / 2 > max)
-		return false;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = util_hex_digit ((unsigned char)s[2 * i]);
-		int lo = util_hex_digit ((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	*len = n / 2;
-	return true;
-}
-
 /* ------------------------------------------------------------ claims */
 
 static void
@@ -343,7 +326,7 @@ cmd_policy_test (int argc, char **argv)
 		case 'f': format = optarg; break;
 		case 'c': conf_file = optarg; break;
 		case 'n':
-			if (!parse_hex (optarg, nonce, sizeof nonce, &nonce_len)) {
+			if (!util_hex_decode (optarg, strlen (optarg), nonce, sizeof nonce, &nonce_len)) {
 				conf_free (&conf);
 				return usage_error ("--nonce must be 1 to 64 bytes in hex, not '%s'", optarg);
 			}
