@@ -81,6 +81,11 @@ util_read_file (const char *path, size_t max, unsigned int flags, const char *wh
 		          why);
 		goto out;
 	}
+	if ((flags & UTIL_FILE_PRIVATE) && (st.st_mode & 077)) {
+		snprintf (err, errlen, "%s: open to %s (mode %03o); %s: chmod go=", path,
+		          st.st_mode & 007 ? "others" : "its group", (unsigned)(st.st_mode & 0777), why);
+		goto out;
+	}
 	if ((uintmax_t)st.st_size > max) {
 		snprintf (err, errlen, "%s: larger than %zu bytes", path, max);
 		goto out;
@@ -119,6 +124,8 @@ util_read_file (const char *path, size_t max, unsigned int flags, const char *wh
 		*len = have;
 	goto out;
 fail:
+	if (flags & UTIL_FILE_PRIVATE)
+		explicit_bzero (buf, have);
 	free (buf);
 	buf = NULL;
 out:

@@ -22,14 +22,17 @@ bool util_hex_decode (const char *in, size_t in_len, unsigned char *out, size_t 
 
 #define UTIL_FILE_OWNED 0x1u   /* owned by this account or root */
 #define UTIL_FILE_TEXT 0x2u    /* no NUL byte inside */
+#define UTIL_FILE_PRIVATE 0x4u /* neither group nor others have any access
+                                * (mode & 077 == 0): a private key */
 
 /*
  * Read a file that decides something (configuration, policy, trust
  * anchor) through one descriptor, so that the checks and the content are
  * of the same file: a regular file, of at most @max bytes, that neither
  * group nor others can write (and with UTIL_FILE_OWNED, owned by this
- * account or root).  @why ("the configuration decides which keys are
- * gated") ends the messages about permissions.  Returns a malloc'd,
+ * account or root; with UTIL_FILE_PRIVATE, not readable by them either,
+ * and a copy read in vain is wiped).  @why ("the configuration decides
+ * which keys are gated") ends the messages about permissions.  Returns a malloc'd,
  * NUL-terminated copy and its length in @len, or NULL with "PATH: why" in
  * @err; @missing (may be NULL) tells a file that does not exist.
  */
