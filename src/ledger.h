@@ -139,6 +139,18 @@ struct ledger_entry {
 	const unsigned char *policy_digest, *evidence_digest; /* 32 bytes or NULL */
 	int64_t pid, uid;            /* -1 if absent */
 	uint64_t offset;             /* of its frame in the file */
+	const unsigned char *prev;   /* 32 bytes: SHA-256 of the previous frame */
+	uint32_t cut;                /* bit (1 << key) per field cut short by the writer */
+	uint32_t text_bytes;         /* bit (1 << key) per text field stored as a bstr
+	                              * (the caller's string was not UTF-8) */
+	/* checkpoint: */
+	uint64_t count;              /* records it closes */
+	int64_t alg;                 /* COSE alg: -7 ES256, -8 EdDSA */
+	const unsigned char *kid;    /* 16 bytes: SHA-256(SPKI)[0..16) */
+	const unsigned char *sig;    /* 64 bytes */
+	/* genesis (seq 0): */
+	const unsigned char *nonce;  /* 16 random bytes */
+	const unsigned char *key_digest; /* 32 bytes: SHA-256 of the audit key's SPKI */
 };
 
 enum ledger_verify_status {
@@ -153,6 +165,7 @@ struct ledger_verify_result {
 	uint64_t verified;           /* records covered by a valid checkpoint */
 	uint64_t unsigned_tail;      /* complete records after the last checkpoint */
 	bool torn_tail;              /* an incomplete frame at the end */
+	uint64_t torn_offset;        /* where it starts */
 	uint64_t signed_end;         /* file offset just after the last checkpoint */
 	int64_t first_bad;           /* sequence number of the first bad record, or -1 */
 	uint64_t first_bad_offset;
