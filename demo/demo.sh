@@ -4,8 +4,9 @@
 # (swtpm) as the platform whose state decides, driven by stock clients.
 # An ungated key always decrypts.  A gated key is refused while there is no
 # evidence, refused while PCR 16 holds a value its policy does not allow,
-# and released when the TPM's quote shows the expected value.  Runs in a
-# temporary directory and leaves nothing behind.  The last line is a
+# and released when the TPM's quote shows the expected value.  Every
+# decision goes to a signed audit ledger, verified offline at the end.
+# Runs in a temporary directory and leaves nothing behind.  The last line is a
 # one-line summary: `demo: ...`.
 set -uo pipefail
 
@@ -86,6 +87,9 @@ run "$P11W_TOOL" policy check "$W/pcr16.json"
 step "4. p11-warden configuration: one slot over the HSM token; open-key is ungated, the rest need a verdict"
 printf '1234\n' >"$W/hsm.pin"
 chmod 600 "$W/hsm.pin"
+# The audit key: P-256, its private half readable by the service only.
+(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/audit-key.pem" 2>/dev/null)
+openssl pkey -in "$W/audit-key.pem" -pubout -out "$W/audit-pub.pem"
 # conf [COLLECTORS-LINE]
 conf() {
 	cat >"$W/p11-warden.conf" <<CONF
@@ -93,6 +97,8 @@ conf() {
 log = stderr
 log-level = warning
 state-dir = $W/state
+audit-ledger = $W/audit.ledger
+audit-key = $W/audit-key.pem
 
 [slot:hsm]
 backend = pkcs11
@@ -207,10 +213,23 @@ if [ -e /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so ] || [ -e /usr/lib/x86_64-
 	fi
 fi
 
-echo
-if [ "$unexpected" -eq 0 ] && [ "$released" -ge 2 ] && [ "$refused" -eq 2 ]; then
-	echo "demo: OK: refused $refused (no evidence, then off-policy PCR 16), released $released (the ungated key, and the gated key with good evidence)"
+step "13. The auditor checks the ledger offline with the audit key's public half"
+ledger=unverified
+run "$P11W_TOOL" audit show "$W/audit.ledger" --key "$W/audit-pub.pem" --event gated-deny
+run "$P11W_TOOL" audit show "$W/audit.ledger" --key "$W/audit-pub.pem" --event gated-allow
+if run "$P11W_TOOL" audit verify "$W/audit.ledger" --key "$W/audit-pub.pem"; then
+	ledger=verified
+	denials=$("$P11W_TOOL" --json audit show "$W/audit.ledger" --key "$W/audit-pub.pem" \
+		--event gated-deny | grep -c '"sealed-key"')
+	[ "$denials" -ge "$refused" ] || { echo "UNEXPECTED: $denials denial record(s) for $refused refusal(s)"; unexpected=$((unexpected + 1)); }
 else
-	echo "demo: FAILED: $released released, $refused refused, $unexpected unexpected"
+	unexpected=$((unexpected + 1))
+fi
+
+echo
+if [ "$unexpected" -eq 0 ] && [ "$released" -ge 2 ] && [ "$refused" -eq 2 ] && [ "$ledger" = verified ]; then
+	echo "demo: refused $refused, released $released, ledger verified"
+else
+	echo "demo: FAILED: refused $refused, released $released, ledger $ledger, $unexpected unexpected"
 	exit 1
 fi

@@ -3,6 +3,7 @@
 
 #include "attest.h"
 #include "anchors.h"
+#include "audit.h"
 #include "collector.h"
 #include "evidence.h"
 #include "log.h"
@@ -11,6 +12,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -170,6 +172,8 @@ load_policy (struct apolicy *ap, char *err, size_t errlen)
 	if (had)
 		log_info ("policy '%s' (%s) changed: %s; every verdict under it is dropped",
 		          ap->conf->name, ap->conf->file, p ? "reloaded" : "it no longer loads");
+	audit_policy (ap->conf->name, p ? policy_digest (p) : NULL, p != NULL,
+	              p ? (had ? "reloaded" : "loaded") : err);
 	update_gates_sign ();
 	return p != NULL;
 }
@@ -232,6 +236,22 @@ attest_policy_gates (int idx, enum policy_op op)
 	}
 	pthread_mutex_unlock (&at.lock);
 	return gates;
+}
+
+bool
+attest_policy_about (int idx, char *name, size_t len, unsigned char digest[POLICY_DIGEST_LEN])
+{
+	bool have = false;
+	pthread_mutex_lock (&at.lock);
+	if (at.open && idx >= 0 && (size_t)idx < at.n_pol) {
+		snprintf (name, len, "%s", at.pol[idx].conf->name);
+		if (at.pol[idx].p) {
+			memcpy (digest, policy_digest (at.pol[idx].p), POLICY_DIGEST_LEN);
+			have = true;
+		}
+	}
+	pthread_mutex_unlock (&at.lock);
+	return have;
 }
 
 bool
@@ -516,6 +536,12 @@ pull (struct session *s, struct apolicy *ap, const struct policy *p, time_t *exp
 		if (rv != 0)
 			log_warning ("collector '%s': its %s evidence is refused: %s", k->name, out.format,
 			             err);
+		{
+			unsigned char d[32];
+			SHA256 (out.data, out.len, d);
+			audit_evidence (cs->name, out.format, rv == 0 ? got[n].anchor : NULL, d, rv == 0,
+			                rv == 0 ? "verified (pulled)" : err);
+		}
 		collected_clear (&out);
 		if (rv != 0) {
 			if (!first_fail[0])
@@ -904,6 +930,12 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 	                        err, sizeof err);
 	OPENSSL_cleanse (nonce, sizeof nonce);
 	pthread_mutex_lock (&at.lock);
+	{
+		unsigned char d[32];
+		SHA256 (value->pValue, value->ulValueLen, d);
+		audit_evidence (s->slot->conf->name, format, rv == 0 ? a.anchor : NULL, d, rv == 0,
+		                rv == 0 ? "verified (pushed)" : err);
+	}
 	if (rv != 0) {
 		snprintf (o->reason, sizeof o->reason, "%s evidence refused: %s", format, err);
 		goto done;

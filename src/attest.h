@@ -42,6 +42,8 @@ void attest_abandon (void);
 int attest_policy_index (const char *name);
 /* Does policy @idx gate @op?  True when the policy is unusable. */
 bool attest_policy_gates (int idx, enum policy_op op);
+/* The name of policy @idx and, when it loads, its digest (true). */
+bool attest_policy_about (int idx, char *name, size_t len, unsigned char digest[POLICY_DIGEST_LEN]);
 /* Does any policy gate signing (so that signatures must ask the gate)? */
 bool attest_any_policy_gates_sign (void);
 

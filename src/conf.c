@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "conf.h"
+#include "ledger.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -149,7 +150,9 @@ static int
 module_key (struct parse_ctx *ctx, const char *name, const char *value)
 {
 	static const char *const keys[] = { "log", "log-level", "state-dir", "pin-max-failures",
-		                            "pin-kdf-iterations", "gate-cache-ms", "clock-skew" };
+		                            "pin-kdf-iterations", "gate-cache-ms", "clock-skew",
+		                            "audit-ledger", "audit-key", "audit-fsync", "audit-batch-ms",
+		                            "audit-batch-max" };
 	struct conf *c = ctx->conf;
 	for (unsigned int i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (!strcmp (name, keys[i])) {
@@ -192,6 +195,26 @@ module_key (struct parse_ctx *ctx, const char *name, const char *value)
 		if (!parse_uint (value, CONF_MAX_GATE_CACHE_MS, &c->gate_cache_ms))
 			return fail (ctx, "'gate-cache-ms' must be an integer from 0 to %d, not '%s'",
 			             CONF_MAX_GATE_CACHE_MS, value);
+	} else if (!strcmp (name, "audit-ledger")) {
+		return set_path (ctx, &c->audit_ledger, name, value);
+	} else if (!strcmp (name, "audit-key")) {
+		return set_path (ctx, &c->audit_key, name, value);
+	} else if (!strcmp (name, "audit-fsync")) {
+		if (!strcmp (value, "always"))
+			c->audit_fsync = LEDGER_FSYNC_ALWAYS;
+		else if (!strcmp (value, "batch"))
+			c->audit_fsync = LEDGER_FSYNC_BATCH;
+		else if (!strcmp (value, "none"))
+			c->audit_fsync = LEDGER_FSYNC_NONE;
+		else
+			return fail (ctx, "'audit-fsync' must be always, batch or none, not '%s'", value);
+	} else if (!strcmp (name, "audit-batch-ms")) {
+		if (!parse_uint (value, 10000, &c->audit_batch_ms) || c->audit_batch_ms == 0)
+			return fail (ctx, "'audit-batch-ms' must be an integer from 1 to 10000, not '%s'", value);
+	} else if (!strcmp (name, "audit-batch-max")) {
+		if (!parse_uint (value, 65536, &c->audit_batch_max) || c->audit_batch_max == 0)
+			return fail (ctx, "'audit-batch-max' must be an integer from 1 to 65536, not '%s'",
+			             value);
 	} else if (!strcmp (name, "clock-skew")) {
 		if (!parse_uint (value, CONF_MAX_CLOCK_SKEW, &c->clock_skew))
 			return fail (ctx, "'clock-skew' must be an integer from 0 to %d (seconds), not '%s'",
@@ -555,6 +578,9 @@ conf_init_defaults (struct conf *conf)
 	conf->pin_kdf_iterations = CONF_DEFAULT_PIN_KDF_ITERATIONS;
 	conf->gate_cache_ms = CONF_DEFAULT_GATE_CACHE_MS;
 	conf->clock_skew = CONF_DEFAULT_CLOCK_SKEW;
+	conf->audit_fsync = LEDGER_FSYNC_BATCH;
+	conf->audit_batch_ms = LEDGER_DEFAULT_BATCH_MS;
+	conf->audit_batch_max = LEDGER_DEFAULT_BATCH_MAX;
 }
 
 const struct conf_anchor *
@@ -777,6 +803,11 @@ conf_parse (const char *path, const char *text, struct conf *out, char *err, siz
 			          "comment)", path, r);
 		return false;
 	}
+	if (!out->audit_ledger != !out->audit_key) {
+		snprintf (err, errlen, "%s: 'audit-ledger' and 'audit-key' go together (the ledger is "
+		          "signed with the key)", path);
+		return false;
+	}
 	if (!out->state_dir && !(out->state_dir = strdup (P11W_STATE_DIR))) {
 		snprintf (err, errlen, "out of memory");
 		return false;
@@ -921,6 +952,8 @@ conf_free (struct conf *conf)
 	}
 	free (conf->collectors);
 	free (conf->state_dir);
+	free (conf->audit_ledger);
+	free (conf->audit_key);
 	free (conf->path);
 	memset (conf, 0, sizeof *conf);
 }

@@ -102,6 +102,11 @@ struct conf {
 	unsigned int pin_kdf_iterations;
 	unsigned int gate_cache_ms;      /* how long an ungated decision is kept */
 	unsigned int clock_skew;         /* seconds allowed between clocks (EAT/EAR) */
+	char *audit_ledger;              /* the audit ledger, or NULL: none */
+	char *audit_key;                 /* its signing key (PEM) */
+	int audit_fsync;                 /* enum ledger_fsync */
+	unsigned int audit_batch_ms;
+	unsigned int audit_batch_max;
 	struct conf_slot *slots;
 	size_t n_slots;
 	struct conf_anchor *anchors;

@@ -3,6 +3,7 @@
 
 #include "gate.h"
 #include "attest.h"
+#include "audit.h"
 #include "handles.h"
 #include "log.h"
 #include "ungated.h"
@@ -424,35 +425,66 @@ key_policy (struct session *s, const struct key_facts *f, const char **name)
 	return *name ? attest_policy_index (*name) : -1;
 }
 
-/* A gated key bound to policy @policy: is there a live verdict? */
+/* A gated key bound to policy @policy: is there a live verdict?  Every
+ * decision goes to the audit ledger; a release that cannot be recorded
+ * is refused. */
 static CK_RV
-check_verdict (struct session *s, int policy, const char *policy_name, enum gate_use use,
-               CK_MECHANISM_TYPE mechanism, enum policy_op op, const char *what)
+check_verdict (struct session *s, int policy, enum gate_use use, CK_MECHANISM_TYPE mechanism,
+               enum policy_op op, const char *what, const struct ungated_names *names)
 {
-	char reason[ATTEST_REASON_MAX];
+	char reason[ATTEST_REASON_MAX], pname[CONF_NAME_MAX + 1] = "";
+	unsigned char digest[POLICY_DIGEST_LEN];
+	bool have_digest = false;
+	struct audit_key key = { names->id, names->id_len, names->label, names->label_len };
+	const char *op_name = policy_op_name (op);
 	CK_RV rv;
 
 	if (policy < 0) {
-		log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: the key is gated and "
-		             "no policy is bound to it (set 'policy' or 'key-policy' for the slot; with "
-		             "'key-policy' lines, a key whose name cannot be read whole matches none)",
-		             s->slot->conf->name, gate_use_name (use), (unsigned long)mechanism,
-		             log_ckm_name (mechanism) ? " " : "",
-		             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what);
-		return P11W_CKR_DENIED;
+		snprintf (reason, sizeof reason, "the key is gated and no policy is bound to it (set "
+		          "'policy' or 'key-policy' for the slot; with 'key-policy' lines, a key whose "
+		          "name cannot be read whole matches none)");
+		goto deny;
 	}
+	have_digest = attest_policy_about (policy, pname, sizeof pname, digest);
 	if (op >= POLICY_OP_ENCRYPT && !attest_policy_gates (policy, op))
 		return CKR_OK;
+	if (!audit_ready (reason, sizeof reason))
+		goto deny;
 	rv = attest_check (s, policy, reason, sizeof reason);
 	if (rv == CKR_OK) {
+		if (!audit_decision (s->slot->conf->name, true, op_name, true, mechanism, &key, pname,
+		                     have_digest ? digest : NULL, "live verdict")) {
+			snprintf (reason, sizeof reason, "the release could not be recorded in the audit "
+			          "ledger");
+			goto deny_unrecorded;
+		}
 		log_debug ("slot '%s': %s of key %s: released under policy '%s'", s->slot->conf->name,
-		           gate_use_name (use), what, policy_name ? policy_name : "?");
+		           gate_use_name (use), what, pname);
 		return CKR_OK;
 	}
+deny:
+	(void)audit_decision (s->slot->conf->name, false, op_name, true, mechanism, &key,
+	                      pname[0] ? pname : NULL, have_digest ? digest : NULL, reason);
+deny_unrecorded:
 	log_warning ("slot '%s': denied %s (mechanism 0x%lx%s%s) of key %s: %s", s->slot->conf->name,
 	             gate_use_name (use), (unsigned long)mechanism, log_ckm_name (mechanism) ? " " : "",
 	             log_ckm_name (mechanism) ? log_ckm_name (mechanism) : "", what, reason);
 	return P11W_CKR_DENIED;
+}
+
+/* The names the audit records carry, from what the gate read. */
+static void
+names_of (const struct key_facts *f, struct ungated_names *n)
+{
+	memset (n, 0, sizeof *n);
+	if (f->id_ok && f->attrs[2].ulValueLen <= sizeof n->id) {
+		n->id_len = f->attrs[2].ulValueLen;
+		memcpy (n->id, f->id, n->id_len);
+	}
+	if (f->label_ok && f->attrs[1].ulValueLen <= sizeof n->label) {
+		n->label_len = f->attrs[1].ulValueLen;
+		memcpy (n->label, f->label, n->label_len);
+	}
 }
 
 CK_RV
@@ -462,6 +494,7 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 	struct key_facts f;
 	char what[GATE_LABEL_MAX * 4 + 32];
 	const char *policy_name = NULL;
+	struct ungated_names names;
 	unsigned long epoch;
 	int policy;
 	CK_RV rv;
@@ -499,11 +532,11 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 			*ungated = true;
 		return CKR_OK;
 	}
-	if (ungated_lookup_policy (s->slot->id, key, &policy)) {
+	if (ungated_lookup_policy (s->slot->id, key, &policy, &names)) {
 		/* Found gated recently, bound to this policy. */
 		snprintf (what, sizeof what, "handle %lu", (unsigned long)key);
-		return check_verdict (s, policy, NULL, use, mechanism, policy_op_of (use, mechanism),
-		                      what);
+		return check_verdict (s, policy, use, mechanism, policy_op_of (use, mechanism), what,
+		                      &names);
 	}
 
 	epoch = ungated_epoch ();
@@ -537,9 +570,9 @@ gate_authorize (struct session *s, CK_OBJECT_HANDLE key, enum gate_use use,
 
 	/* A gated key: released only under a live verdict for its policy. */
 	policy = key_policy (s, &f, &policy_name);
-	ungated_note_policy (s->slot->id, key, epoch, policy);
-	return check_verdict (s, policy, policy_name, use, mechanism, policy_op_of (use, mechanism),
-	                      what);
+	names_of (&f, &names);
+	ungated_note_policy (s->slot->id, key, epoch, policy, &names);
+	return check_verdict (s, policy, use, mechanism, policy_op_of (use, mechanism), what, &names);
 }
 
 /* Is @key released without evidence: by configuration, or as the child of

@@ -12,6 +12,7 @@
 #include "util.h"
 #include "conf.h"
 #include "attest.h"
+#include "audit.h"
 #include "gate.h"
 #include "handles.h"
 #include "log.h"
@@ -77,6 +78,30 @@ module_ready (void)
 	       gl.generation == atomic_load_explicit (&fork_generation, memory_order_relaxed);
 }
 
+/*
+ * At process exit, write the audit records still buffered and stop the
+ * ledger's flusher: many applications exit without C_Finalize.  An atexit
+ * handler registered after the ledger (and so OpenSSL) is initialised runs
+ * before OpenSSL's own cleanup, which a destructor would not (the flush
+ * signs a checkpoint).  Only in the process that initialised the module:
+ * a forked child holds a copy of its parent's buffer, the parent's to
+ * write.  The module is never unloaded (-z nodelete), so the handler stays.
+ */
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void
+module_exit (void)
+{
+	if (module_ready () && audit_enabled ())
+		audit_close ();
+}
+
+static void
+register_exit (void)
+{
+	atexit (module_exit);
+}
+
 #define CHECK_READY() \
 	do { \
 		if (!module_ready ()) \
@@ -137,6 +162,7 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 		sessions_abandon ();
 		gate_reset (true);
 		attest_abandon ();
+		audit_abandon ();
 		handles_reset (true);
 		slots_abandon ();
 		memset (&gl.conf, 0, sizeof gl.conf);
@@ -168,10 +194,22 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 	rv = sessions_init ();
 	if (rv != CKR_OK)
 		goto fail_conf;
+	/* The ledger first, so that what loads after it is recorded. */
+	rv = audit_open (&gl.conf, err, sizeof err);
+	if (rv != CKR_OK) {
+		log_error ("C_Initialize failed: %s", err);
+		sessions_close_all ();
+		goto fail_conf;
+	}
+	audit_event ("initialize", NULL, NULL, NULL, gl.conf.path);
+	if (audit_enabled ())
+		pthread_once (&exit_once, register_exit);
 	rv = attest_open (&gl.conf, err, sizeof err);
 	if (rv != CKR_OK) {
 		log_error ("C_Initialize failed: %s", err);
 		sessions_close_all ();
+		audit_event ("initialize", NULL, NULL, "fail", err);
+		audit_close ();
 		goto fail_conf;
 	}
 	rv = slots_open (&gl.conf, err, sizeof err);
@@ -180,6 +218,8 @@ sys_C_Initialize (CK_VOID_PTR init_args)
 		slots_close ();
 		sessions_close_all ();
 		attest_close ();
+		audit_event ("initialize", NULL, NULL, "fail", err);
+		audit_close ();
 		goto fail_conf;
 	}
 	gl.generation = atomic_load (&fork_generation);
@@ -212,6 +252,8 @@ sys_C_Finalize (CK_VOID_PTR reserved)
 		gate_reset (false);
 		handles_reset (false);
 		attest_close ();
+		audit_event ("finalize", NULL, NULL, NULL, NULL);
+		audit_close ();
 		conf_free (&gl.conf);
 	}
 	pthread_mutex_unlock (&gl.lock);
@@ -353,6 +395,16 @@ sys_C_GetMechanismInfo (CK_SLOT_ID id, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO
 	return slot->backend.fl->C_GetMechanismInfo (slot->backend.slot_id, type, info);
 }
 
+/* An administrative action or a login, with its outcome (never a PIN). */
+static void
+audit_result (const char *event, struct slot *slot, const char *user, CK_RV rv)
+{
+	char why[64];
+	snprintf (why, sizeof why, "%s (0x%lx)", log_ckr_name (rv) ? log_ckr_name (rv) : "CKR",
+	          (unsigned long)rv);
+	audit_event (event, slot->conf->name, user, rv == CKR_OK ? "pass" : "fail", why);
+}
+
 static CK_RV
 sys_C_InitToken (CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label)
 {
@@ -362,7 +414,9 @@ sys_C_InitToken (CK_SLOT_ID id, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CH
 	rv = token_slot (id, &slot);
 	if (rv != CKR_OK)
 		return rv;
-	return slot_init_token (slot, pin, pin_len, label);
+	rv = slot_init_token (slot, pin, pin_len, label);
+	audit_result ("token-init", slot, "so", rv);
+	return rv;
 }
 
 static CK_RV
@@ -370,6 +424,7 @@ sys_C_InitPIN (CK_SESSION_HANDLE handle, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len)
 {
 	BEGIN_SESSION (handle);
 	rv = slot_init_pin (s->slot, s->flags, pin, pin_len);
+	audit_result ("pin-init", s->slot, "so", rv);
 	session_release (s);
 	return rv;
 }
@@ -380,6 +435,7 @@ sys_C_SetPIN (CK_SESSION_HANDLE handle, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_le
 {
 	BEGIN_SESSION (handle);
 	rv = slot_set_pin (s->slot, s->flags, old_pin, old_len, new_pin, new_len);
+	audit_result ("pin-change", s->slot, NULL, rv);
 	session_release (s);
 	return rv;
 }
@@ -460,6 +516,8 @@ sys_C_Login (CK_SESSION_HANDLE handle, CK_USER_TYPE type, CK_UTF8CHAR_PTR pin, C
 {
 	BEGIN_SESSION (handle);
 	rv = slot_login (s->slot, s->bs, type, pin, pin_len);
+	audit_result (rv == CKR_OK ? "login" : "login-failed", s->slot,
+	              type == CKU_SO ? "so" : type == CKU_USER ? "user" : "other", rv);
 	session_release (s);
 	return rv;
 }
@@ -481,6 +539,8 @@ sys_C_Logout (CK_SESSION_HANDLE handle)
 {
 	BEGIN_SESSION (handle);
 	rv = slot_logout (s->slot, s->bs);
+	if (rv == CKR_OK)
+		audit_result ("logout", s->slot, NULL, rv);
 	session_release (s);
 	return rv;
 }

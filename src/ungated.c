@@ -21,6 +21,9 @@ struct record {
 	CK_SESSION_HANDLE owner;   /* children: session of a session object, or 0 */
 	uint64_t expires_ns;       /* decisions */
 	int policy;                /* decisions: -1 ungated, else the gated key's policy */
+	unsigned char *names;      /* policy decisions: the key's id, then its label,
+	                            * for the audit records of its uses */
+	size_t id_len, label_len;
 	struct record *next;
 };
 
@@ -64,6 +67,7 @@ remove_inlock (unsigned int b, bool (*match) (const struct record *, const void 
 		if (match (*p, arg)) {
 			struct record *dead = *p;
 			*p = dead->next;
+			free (dead->names);
 			free (dead);
 			tbl.count--;
 		} else {
@@ -141,13 +145,35 @@ ungated_lookup (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 }
 
 bool
-ungated_lookup_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int *policy)
+ungated_lookup_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int *policy,
+                       struct ungated_names *names)
 {
-	int p = lookup (slot, object, false);
-	if (p < 0)
-		return false;
-	*policy = p;
-	return true;
+	struct key k = { slot, object, now_ns () };
+	unsigned int b = bucket (slot, object);
+	bool found = false;
+
+	pthread_mutex_lock (&tbl.lock);
+	remove_inlock (b, match_expired, &k);
+	for (struct record *r = tbl.buckets[b]; r; r = r->next) {
+		if (r->slot != slot || r->object != object)
+			continue;
+		if (r->kind == KIND_CHILD || r->policy < 0) {
+			found = false; /* ungated: not a policy binding */
+			break;
+		}
+		found = true;
+		*policy = r->policy;
+		if (names) {
+			names->id_len = r->id_len;
+			names->label_len = r->label_len;
+			if (r->names) {
+				memcpy (names->id, r->names, r->id_len);
+				memcpy (names->label, r->names + r->id_len, r->label_len);
+			}
+		}
+	}
+	pthread_mutex_unlock (&tbl.lock);
+	return found;
 }
 
 bool
@@ -158,7 +184,7 @@ ungated_is_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 
 static bool
 add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE owner,
-     unsigned long epoch, int policy)
+     unsigned long epoch, int policy, const struct ungated_names *names)
 {
 	struct record *r = calloc (1, sizeof *r);
 	struct key k = { slot, object, now_ns () };
@@ -166,6 +192,18 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 
 	if (!r)
 		return false;
+	if (names && names->id_len <= sizeof names->id && names->label_len <= sizeof names->label &&
+	    names->id_len + names->label_len > 0) {
+		r->names = malloc (names->id_len + names->label_len);
+		if (!r->names) {
+			free (r);
+			return false;
+		}
+		memcpy (r->names, names->id, names->id_len);
+		memcpy (r->names + names->id_len, names->label, names->label_len);
+		r->id_len = names->id_len;
+		r->label_len = names->label_len;
+	}
 	r->slot = slot;
 	r->object = object;
 	r->kind = kind;
@@ -177,6 +215,7 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 		 * describes a name the key may no longer have. */
 		if (tbl.ttl_ns == 0 || epoch != tbl.epoch) {
 			pthread_mutex_unlock (&tbl.lock);
+			free (r->names);
 			free (r);
 			return false;
 		}
@@ -186,6 +225,7 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 	}
 	if (tbl.count >= MAX_RECORDS) {
 		pthread_mutex_unlock (&tbl.lock);
+		free (r->names);
 		free (r);
 		return false;
 	}
@@ -199,7 +239,7 @@ add (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, enum kind kind, CK_SESSION_HANDLE
 bool
 ungated_note_child (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, CK_SESSION_HANDLE owner)
 {
-	return add (slot, object, KIND_CHILD, owner, 0, -1);
+	return add (slot, object, KIND_CHILD, owner, 0, -1, NULL);
 }
 
 unsigned long
@@ -215,14 +255,15 @@ ungated_epoch (void)
 void
 ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch)
 {
-	(void)add (slot, object, KIND_DECISION, 0, epoch, -1);
+	(void)add (slot, object, KIND_DECISION, 0, epoch, -1, NULL);
 }
 
 void
-ungated_note_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch, int policy)
+ungated_note_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch, int policy,
+                     const struct ungated_names *names)
 {
 	if (policy >= 0)
-		(void)add (slot, object, KIND_DECISION, 0, epoch, policy);
+		(void)add (slot, object, KIND_DECISION, 0, epoch, policy, names);
 }
 
 void

@@ -43,9 +43,16 @@ void ungated_note_decision (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned l
  * (found by the key-policy URIs or the slot's default), so that a key
  * with a live verdict need not be read again.  Only the binding is kept;
  * the verdict is asked for at every use. */
+struct ungated_names {
+	unsigned char id[256];
+	size_t id_len;
+	unsigned char label[256];
+	size_t label_len;
+};
 void ungated_note_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, unsigned long epoch,
-                          int policy);
-bool ungated_lookup_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int *policy);
+                          int policy, const struct ungated_names *names);
+bool ungated_lookup_policy (CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int *policy,
+                            struct ungated_names *names);
 
 void ungated_forget_object (CK_SLOT_ID slot, CK_OBJECT_HANDLE object);
 /* A rename through p11-warden has completed (call after the backend has

@@ -16,6 +16,7 @@
 #include "collector.h"
 #include "conf.h"
 #include "evidence.h"
+#include "ledger.h"
 #include "log.h"
 #include "policy.h"
 #include "util.h"
@@ -53,6 +54,11 @@ static const char usage_text[] =
 	"  evidence collect --slot NAME [--conf FILE]\n"
 	"                                 run the slot's collectors, print the claims and\n"
 	"                                 the verdict of the slot's policy\n"
+	"  audit verify LEDGER --key PUB.pem [--head FILE | --no-head]\n"
+	"                                 check the audit ledger offline\n"
+	"  audit show LEDGER [--key PUB.pem] [--since T] [--until T] [--event E]\n"
+	"             [--key-label LABEL|HEXID]\n"
+	"                                 print its records (with --json: JSON lines)\n"
 	"\n"
 	"  --json          machine-readable output (one JSON object)\n"
 	"  --help          this text; COMMAND --help for a command's\n"
@@ -647,6 +653,293 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------ audit */
+
+static void
+hex (const unsigned char *b, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 3 <= len; i++)
+		o += (size_t)snprintf (out + o, len - o, "%02x", b[i]);
+	if (len)
+		out[o < len ? o : len - 1] = '\0';
+}
+
+/* "2026-11-27T22:50:09.123Z" */
+static void
+iso_time (int64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (!gmtime_r (&t, &tm)) {
+		snprintf (out, len, "%lld", (long long)ms);
+		return;
+	}
+	/* Bounded fields: gmtime_r gives small numbers; the year is cut to
+	 * four digits for the format's sake. */
+	snprintf (out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+	          (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+	          tm.tm_sec % 100, (int)(ms % 1000 + 1000) % 1000);
+}
+
+/* Seconds since the epoch, or an ISO date "YYYY-MM-DD[THH:MM:SS]" (UTC). */
+static bool
+parse_time (const char *s, int64_t *ms)
+{
+	struct tm tm;
+	char *end = NULL;
+	long long v;
+	memset (&tm, 0, sizeof tm);
+	end = strptime (s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end || *end) {
+		memset (&tm, 0, sizeof tm);
+		end = strptime (s, "%Y-%m-%d", &tm);
+	}
+	if (end && !*end) {
+		*ms = (int64_t)timegm (&tm) * 1000;
+		return true;
+	}
+	v = strtoll (s, &end, 10);
+	if (!*s || *end || v < 0)
+		return false;
+	*ms = (int64_t)v * 1000;
+	return true;
+}
+
+struct show_filter {
+	int64_t since, until;
+	const char *event;
+	const char *key;
+	unsigned char key_id[LEDGER_ID_MAX];
+	size_t key_id_len;
+	bool key_is_hex;
+	unsigned long shown;
+};
+
+static bool
+wanted (const struct ledger_entry *e, const struct show_filter *f)
+{
+	if (e->time_ms < f->since || e->time_ms > f->until)
+		return false;
+	if (f->event && (!e->event || strcmp (e->event, f->event) != 0))
+		return false;
+	if (f->key) {
+		bool label = e->key_label && strlen (f->key) == e->key_label_len &&
+		             !memcmp (e->key_label, f->key, e->key_label_len);
+		bool id = f->key_is_hex && e->key_id && e->key_id_len == f->key_id_len &&
+		          !memcmp (e->key_id, f->key_id, f->key_id_len);
+		if (!label && !id)
+			return false;
+	}
+	return true;
+}
+
+static void
+json_str (struct json_object *o, const char *k, const char *v)
+{
+	if (v)
+		json_object_object_add (o, k, json_object_new_string (v));
+}
+
+static int
+show_entry (const struct ledger_entry *e, void *user)
+{
+	struct show_filter *f = user;
+	char when[40], id[LEDGER_ID_MAX * 2 + 1] = "", label[LEDGER_ID_MAX + 1] = "";
+	char pd[65] = "", ed[65] = "";
+
+	if (!wanted (e, f))
+		return 0;
+	f->shown++;
+	iso_time (e->time_ms, when, sizeof when);
+	if (e->key_id)
+		hex (e->key_id, e->key_id_len, id, sizeof id);
+	if (e->key_label) {
+		size_t n = e->key_label_len < LEDGER_ID_MAX ? e->key_label_len : LEDGER_ID_MAX;
+		for (size_t i = 0; i < n; i++)
+			label[i] = e->key_label[i] >= 0x20 && e->key_label[i] < 0x7f ? (char)e->key_label[i] : '?';
+		label[n] = '\0';
+	}
+	if (e->policy_digest)
+		hex (e->policy_digest, 32, pd, sizeof pd);
+	if (e->evidence_digest)
+		hex (e->evidence_digest, 32, ed, sizeof ed);
+	if (json_out) {
+		struct json_object *o = json_object_new_object ();
+		json_object_object_add (o, "seq", json_object_new_int64 ((int64_t)e->seq));
+		json_object_object_add (o, "time", json_object_new_string (when));
+		json_str (o, "event", e->checkpoint ? "checkpoint" : e->event);
+		json_str (o, "slot", e->slot);
+		if (e->key_id)
+			json_str (o, "key-id", id);
+		if (e->key_label)
+			json_str (o, "key-label", label);
+		if (e->has_mechanism)
+			json_object_object_add (o, "mechanism", json_object_new_int64 ((int64_t)e->mechanism));
+		json_str (o, "operation", e->operation);
+		json_str (o, "verdict", e->verdict);
+		json_str (o, "reason", e->reason);
+		json_str (o, "policy", e->policy);
+		if (e->policy_digest)
+			json_str (o, "policy-digest", pd);
+		json_str (o, "format", e->format);
+		json_str (o, "anchor", e->anchor);
+		if (e->evidence_digest)
+			json_str (o, "evidence-digest", ed);
+		json_str (o, "user", e->user);
+		if (e->pid >= 0)
+			json_object_object_add (o, "pid", json_object_new_int64 (e->pid));
+		if (e->uid >= 0)
+			json_object_object_add (o, "uid", json_object_new_int64 (e->uid));
+		print_json (o);
+		return 0;
+	}
+	printf ("%6llu %s %-18s", (unsigned long long)e->seq, when,
+	        e->checkpoint ? "checkpoint" : e->event ? e->event : "?");
+	if (e->slot)
+		printf (" slot=%s", e->slot);
+	if (e->key_label)
+		printf (" key='%s'", label);
+	if (e->key_id)
+		printf (" id=%s", id);
+	if (e->operation)
+		printf (" op=%s", e->operation);
+	if (e->has_mechanism)
+		printf (" mech=0x%lx", e->mechanism);
+	if (e->verdict)
+		printf (" %s", e->verdict);
+	if (e->policy)
+		printf (" policy=%s", e->policy);
+	if (e->format)
+		printf (" format=%s", e->format);
+	if (e->anchor)
+		printf (" anchor=%s", e->anchor);
+	if (e->user)
+		printf (" user=%s", e->user);
+	if (e->pid >= 0)
+		printf (" pid=%lld", (long long)e->pid);
+	if (e->reason)
+		printf (" reason=\"%s\"", e->reason);
+	printf ("\n");
+	return 0;
+}
+
+static int
+cmd_audit (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "head", required_argument, NULL, 'H' },
+		{ "no-head", no_argument, NULL, 'N' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "event", required_argument, NULL, 'e' },
+		{ "key-label", required_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool verify = !strcmp (argv[0], "verify"), no_head = false;
+	const char *key_file = NULL, *head = NULL, *ledger = NULL;
+	struct show_filter f;
+	struct ledger_verify_result res;
+	enum ledger_verify_status st;
+	EVP_PKEY *pub = NULL;
+	char err[512];
+	int c;
+
+	if (strcmp (argv[0], "verify") && strcmp (argv[0], "show"))
+		return usage_error ("unknown audit command '%s' (verify, show)", argv[0]);
+	memset (&f, 0, sizeof f);
+	f.since = INT64_MIN;
+	f.until = INT64_MAX;
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': key_file = optarg; break;
+		case 'H': head = optarg; break;
+		case 'N': no_head = true; break;
+		case 's':
+			if (!parse_time (optarg, &f.since))
+				return usage_error ("--since wants seconds since the epoch or YYYY-MM-DD[THH:MM:SS], "
+				                    "not '%s'", optarg);
+			break;
+		case 'u':
+			if (!parse_time (optarg, &f.until))
+				return usage_error ("--until wants seconds since the epoch or YYYY-MM-DD[THH:MM:SS], "
+				                    "not '%s'", optarg);
+			break;
+		case 'e': f.event = optarg; break;
+		case 'K':
+			f.key = optarg;
+			f.key_is_hex = util_hex_decode (optarg, strlen (optarg), f.key_id, sizeof f.key_id,
+			                                &f.key_id_len);
+			break;
+		case 'h':
+			printf ("usage: p11-warden audit verify LEDGER --key PUB.pem [--head FILE | --no-head]\n"
+			        "       p11-warden audit show LEDGER [--key PUB.pem] [--since T] [--until T]\n"
+			        "                                  [--event EVENT] [--key-label L]\n"
+			        "verify: exit 0 when every record is intact, chained and signed, and the\n"
+			        "head (LEDGER.head) agrees; otherwise 1, naming the first bad record.\n"
+			        "show: the records, one line each (--json: JSON lines); T is seconds since\n"
+			        "the epoch or YYYY-MM-DD[THH:MM:SS] UTC; filters by event and key\n"
+			        "(--key-label: a label, or a CKA_ID in hex).\n");
+			return 0;
+		default:
+			return usage_error ("audit: bad option%s", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return usage_error ("audit %s needs exactly one LEDGER file", argv[0]);
+	ledger = argv[optind];
+	if (verify && !key_file)
+		return usage_error ("audit verify needs --key PUB.pem (the audit key's public half)%s",
+		                    NULL);
+	if (key_file) {
+		pub = anchor_load_key (key_file, err, sizeof err);
+		if (!pub) {
+			fprintf (stderr, "p11-warden: %s\n", err);
+			return EXIT_ENV;
+		}
+	}
+	st = ledger_verify_file (ledger, pub, head, no_head || !verify, verify ? NULL : show_entry, &f,
+	                         &res);
+	EVP_PKEY_free (pub);
+	if (st == LEDGER_VERIFY_IO) {
+		fprintf (stderr, "p11-warden: %s\n", res.reason);
+		return EXIT_ENV;
+	}
+	if (!verify)
+		return st == LEDGER_VERIFY_OK || !key_file ? 0 : EXIT_NO;
+	if (json_out) {
+		struct json_object *o = json_object_new_object ();
+		json_object_object_add (o, "intact", json_object_new_boolean (st == LEDGER_VERIFY_OK));
+		json_object_object_add (o, "records", json_object_new_int64 ((int64_t)res.records));
+		json_object_object_add (o, "checkpoints", json_object_new_int64 ((int64_t)res.checkpoints));
+		json_object_object_add (o, "unsigned-tail", json_object_new_int64 ((int64_t)res.unsigned_tail));
+		json_object_object_add (o, "torn-tail", json_object_new_boolean (res.torn_tail));
+		if (st != LEDGER_VERIFY_OK) {
+			json_object_object_add (o, "first-bad", json_object_new_int64 (res.first_bad));
+			json_object_object_add (o, "offset", json_object_new_int64 ((int64_t)res.first_bad_offset));
+			json_str (o, "reason", res.reason);
+		}
+		print_json (o);
+	} else if (st == LEDGER_VERIFY_OK) {
+		printf ("%s: intact: %llu records, %llu checkpoints, all signed", ledger,
+		        (unsigned long long)res.records, (unsigned long long)res.checkpoints);
+		if (res.unsigned_tail || res.torn_tail)
+			printf ("; after the last checkpoint: %llu unsigned record(s)%s (a write cut short: "
+			        "not authenticated, the next writer removes them)",
+			        (unsigned long long)res.unsigned_tail, res.torn_tail ? " and a torn frame" : "");
+		printf ("\n");
+	} else if (res.first_bad >= 0) {
+		printf ("%s: NOT intact: record %lld (offset %llu): %s\n", ledger, (long long)res.first_bad,
+		        (unsigned long long)res.first_bad_offset, res.reason);
+	} else {
+		printf ("%s: NOT intact: %s\n", ledger, res.reason);
+	}
+	return st == LEDGER_VERIFY_OK ? 0 : EXIT_NO;
+}
+
 /* ------------------------------------------------------------ main */
 
 int
@@ -678,5 +971,7 @@ main (int argc, char **argv)
 		return cmd_policy_test (argc - i - 1, argv + i + 1);
 	if (!strcmp (argv[i], "evidence") && !strcmp (argv[i + 1], "collect"))
 		return cmd_evidence_collect (argc - i - 1, argv + i + 1);
+	if (!strcmp (argv[i], "audit"))
+		return cmd_audit (argc - i - 1, argv + i + 1);
 	return usage_error ("unknown command '%s' (see --help)", argv[i]);
 }
