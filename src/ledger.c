@@ -968,8 +968,9 @@ flush_locked (void)
 	pthread_mutex_unlock (&gl.mtx);
 	if (rv != 0) {
 		bool was = atomic_exchange (&gl.healthy, false);
-		/* Once per episode in syslog, not once per retry. */
-		if (was || gl.broken)
+		/* Once per episode in syslog, not once per retry (an
+		 * unhealthy ledger is retried at every append). */
+		if (was)
 			set_error (true, "%s", err);
 		else {
 			pthread_mutex_lock (&gl.err_mtx);
@@ -1229,8 +1230,24 @@ encode_body (const struct ledger_record *r, unsigned char *buf, size_t *len, uns
 	return -E2BIG; /* cannot happen with the caps above */
 }
 
+static int append_once (const struct ledger_record *r, bool force, bool *again);
+
 int
 ledger_append (const struct ledger_record *r)
+{
+	bool again = false;
+	int rv = append_once (r, false, &again);
+	/* At the hard cap with a healthy ledger, this thread has flushed
+	 * (the flusher fell behind): the record goes in even if other
+	 * threads filled the buffer again meanwhile (the cap is against
+	 * flushes that fail, and this one did not). */
+	if (again)
+		rv = append_once (r, true, &again);
+	return rv;
+}
+
+static int
+append_once (const struct ledger_record *r, bool force, bool *again)
 {
 	unsigned char body[BODY_MAX];
 	size_t len = 0;
@@ -1253,7 +1270,7 @@ ledger_append (const struct ledger_record *r)
 		pthread_mutex_unlock (&gl.mtx);
 		return -EBADF;
 	}
-	if (gl.pending.count + gl.inflight_count >= (size_t)HARD_CAP_FACTOR * gl.batch_max) {
+	if (!force && gl.pending.count + gl.inflight_count >= (size_t)HARD_CAP_FACTOR * gl.batch_max) {
 		cap_hit = true;
 	} else if (!arena_reserve (&gl.pending, 3 + len)) {
 		pthread_mutex_unlock (&gl.mtx);
@@ -1291,8 +1308,7 @@ ledger_append (const struct ledger_record *r)
 		rv = flush_now ();
 		if (rv != 0)
 			return rv;
-		if (cap_hit)
-			return ledger_append (r);
+		*again = cap_hit;
 	}
 	return 0;
 }
@@ -1346,8 +1362,11 @@ ledger_close (void)
 		pthread_join (gl.flusher, NULL);
 		gl.have_flusher = false;
 	}
-	if (flush_now () != 0)
-		log_error ("audit ledger: records lost at close: %s", gl.last_err);
+	if (flush_now () != 0) {
+		char why[sizeof gl.last_err];
+		ledger_last_error (why, sizeof why);
+		log_error ("audit ledger: records lost at close: %s", why);
+	}
 	pthread_mutex_lock (&gl.flush_mtx);
 	pthread_mutex_lock (&gl.mtx);
 	gl.open = false;
