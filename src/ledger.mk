@@ -17,3 +17,30 @@ EXTRA_DIST += tests/integration/test-ledger-storm.sh
 tests_integration_ledger_storm_SOURCES = tests/integration/ledger-storm.c
 tests_integration_ledger_storm_CFLAGS = $(AM_CFLAGS) $(P11KIT_CFLAGS) $(CRYPTO_CFLAGS)
 tests_integration_ledger_storm_LDADD = libwarden-core.la $(CRYPTO_LIBS)
+
+# The record parser and the verifier under fuzzing; their corpora replay
+# under make check (tests/fuzz/corpus/ledger-record, .../ledger-file).
+check_PROGRAMS += tests/fuzz/replay-ledger-record tests/fuzz/replay-ledger-file
+TESTS += tests/fuzz/replay-ledger-record tests/fuzz/replay-ledger-file
+
+tests_fuzz_replay_ledger_record_SOURCES = tests/fuzz/fuzz-ledger-record.c tests/fuzz/replay.c
+tests_fuzz_replay_ledger_record_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"ledger-record\"
+tests_fuzz_replay_ledger_record_LDADD = libwarden-core.la $(CRYPTO_LIBS)
+
+tests_fuzz_replay_ledger_file_SOURCES = tests/fuzz/fuzz-ledger-file.c tests/fuzz/replay.c
+tests_fuzz_replay_ledger_file_CFLAGS = $(FUZZ_COMMON_CFLAGS) -DFUZZ_NAME=\"ledger-file\"
+tests_fuzz_replay_ledger_file_LDADD = libwarden-core.la $(CRYPTO_LIBS)
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-ledger-record tests/fuzz/fuzz-ledger-file
+
+tests_fuzz_fuzz_ledger_record_SOURCES = tests/fuzz/fuzz-ledger-record.c
+tests_fuzz_fuzz_ledger_record_CFLAGS = $(FUZZ_COMMON_CFLAGS)
+tests_fuzz_fuzz_ledger_record_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_ledger_record_LDADD = libwarden-core.la $(CRYPTO_LIBS)
+
+tests_fuzz_fuzz_ledger_file_SOURCES = tests/fuzz/fuzz-ledger-file.c
+tests_fuzz_fuzz_ledger_file_CFLAGS = $(FUZZ_COMMON_CFLAGS)
+tests_fuzz_fuzz_ledger_file_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_CFLAGS)
+tests_fuzz_fuzz_ledger_file_LDADD = libwarden-core.la $(CRYPTO_LIBS)
+endif
