@@ -24,10 +24,17 @@
  * Writing: records are buffered per process and written in batches (a
  * batch: the records, then a checkpoint; one write(), under an exclusive
  * fcntl lock on the ledger, after re-reading the tail another process
- * may have appended), by the thread that fills the batch or by a flusher
- * thread after batch-ms.  The loss window: after kill -9, the records of
- * the batch not yet written (at most batch-max records, or batch-ms of
- * them) are lost; with fsync = always each record is its own batch.  A
+ * may have appended).  With a flusher thread, the append that fills a
+ * batch wakes it (the gated call does not wait for fsync) and it writes
+ * every batch-ms otherwise; the appending thread writes itself only when
+ * 4 * batch-max records are pending (the flusher fell behind).  Without
+ * one, the thread that fills the batch writes it.  The loss window: after
+ * kill -9, the records not yet written: normally at most batch-max
+ * records or batch-ms of them, plus those appended during the flush in
+ * progress; at most 4 * batch-max.  With fsync = always each record is
+ * its own batch, written and synced before ledger_append() returns.  With
+ * fsync = none a power loss (not kill -9) may lose more, and may leave
+ * the ledger shorter than its head, which then reads as truncation.  A
  * torn batch at the end (a crash inside write()) is cut back to the last
  * complete checkpoint by the next writer.
  *
@@ -106,8 +113,12 @@ struct ledger_record {
  */
 int ledger_open (const struct ledger_options *opt, char *err, size_t errlen);
 /* Buffer @r (pid, uid, time and the chain fields are filled here).  0, or
- * a negative error when the ledger is not open or not healthy (the
- * caller refuses what it was about to allow). */
+ * a negative error when the ledger is not open (-EBADF), @r has no event
+ * or a reserved one (-EINVAL: "genesis", "checkpoint"), or the ledger is
+ * not healthy (-EIO...: the caller refuses what it was about to allow).
+ * An unhealthy ledger tries to write at once; if it cannot, the record
+ * stays buffered (up to 4 * batch-max records; beyond, it is dropped) to
+ * be written by the first flush that succeeds. */
 int ledger_append (const struct ledger_record *r);
 /* Write what is buffered now.  0 or a negative error. */
 int ledger_flush (void);
