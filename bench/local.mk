@@ -24,11 +24,12 @@ clean-local: clean-bench
 clean-bench:
 	-rm -f bench/p11w-bench$(EXEEXT) bench/p11w-attest-bench$(EXEEXT)
 
-bench: bench/p11w-bench$(EXEEXT) bench/p11w-attest-bench$(EXEEXT) p11-warden.la
+bench: bench/p11w-bench$(EXEEXT) bench/p11w-attest-bench$(EXEEXT) p11-warden.la p11-warden$(EXEEXT)
 	P11W_MODULE="$(abs_builddir)/.libs/p11-warden.so" \
 	P11W_BENCH="$(abs_builddir)/bench/p11w-bench$(EXEEXT)" \
 	P11W_ATTEST_BENCH="$(abs_builddir)/bench/p11w-attest-bench$(EXEEXT)" \
 	P11W_SRCDIR="$(abs_srcdir)" \
+	P11W_TOOL="$(abs_builddir)/p11-warden$(EXEEXT)" \
 	SOFTHSM2_MODULE="$(SOFTHSM2_MODULE)" \
 	bash $(srcdir)/bench/run-bench.sh $(BENCH_ARGS)
 

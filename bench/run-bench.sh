@@ -23,6 +23,11 @@
 #   P11W_ATTEST_BENCH       appraisal benchmark (default ./bench/p11w-attest-bench)
 #   P11W_BENCH_UNGATED      1: declare the benchmark keys ungated (issue 2's
 #                           configuration) instead of gated under a policy
+#   P11W_BENCH_NO_LEDGER    1: no audit ledger (by default every gated
+#                           decision is recorded in a signed ledger,
+#                           audit-fsync = batch, then verified and timed)
+#   P11W_TOOL               the admin tool (default ./p11-warden), for the
+#                           ledger verification
 #   P11W_BENCH_WRAPPER      command to run the benchmark under, split on blanks
 #                           (e.g. "gdb -batch -ex run -ex bt --args", "valgrind")
 
@@ -108,6 +113,17 @@ log = stderr
 log-level = error
 state-dir = $W/state
 pin-kdf-iterations = 10000
+EOF
+	if [ "${P11W_BENCH_NO_LEDGER:-0}" != 1 ]; then
+		need openssl openssl
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/audit-key.pem" \
+			2>/dev/null || die "cannot make the audit key"
+		openssl pkey -in "$W/audit-key.pem" -pubout -out "$W/audit-pub.pem" 2>/dev/null
+		printf 'audit-ledger = %s/audit.ledger\naudit-key = %s/audit-key.pem\n' "$W" "$W" \
+			>>"$W/p11-warden.conf"
+		echo "p11-warden side: every gated decision recorded in a signed audit ledger (audit-fsync = batch)"
+	fi
+	cat >>"$W/p11-warden.conf" <<EOF
 [slot:bench]
 backend = pkcs11
 module = $SOFTHSM2_MODULE
@@ -189,4 +205,18 @@ P11W_ATTEST_BENCH=${P11W_ATTEST_BENCH:-./bench/p11w-attest-bench}
 if [ "$warden" = 1 ] && [ -x "$P11W_ATTEST_BENCH" ] && [ "${P11W_BENCH_UNGATED:-0}" != 1 ]; then
 	echo
 	P11W_BENCH_TOKEN=warden-bench P11W_BENCH_PIN=1111 "$P11W_ATTEST_BENCH"
+fi
+
+P11W_TOOL=${P11W_TOOL:-./p11-warden}
+if [ "$warden" = 1 ] && [ -f "$W/audit.ledger" ] && [ -x "$P11W_TOOL" ]; then
+	echo
+	size=$(stat -c %s "$W/audit.ledger")
+	t0=$(date +%s.%N)
+	out=$("$P11W_TOOL" --json audit verify "$W/audit.ledger" --key "$W/audit-pub.pem") ||
+		die "the benchmark's ledger does not verify: $out"
+	t1=$(date +%s.%N)
+	records=$(printf '%s' "$out" | sed -n 's/.*"records":\([0-9]*\).*/\1/p')
+	awk -v r="$records" -v a="$t0" -v b="$t1" -v sz="$size" 'BEGIN {
+		printf "ledger-verify  %d records (%.1f MB) verified in %.2f s: %.0f records/s (target >= 20000)\n",
+			r, sz / 1e6, b - a, r / (b - a) }'
 fi
