@@ -219,8 +219,8 @@ run "$P11W_TOOL" audit show "$W/audit.ledger" --key "$W/audit-pub.pem" --event g
 run "$P11W_TOOL" audit show "$W/audit.ledger" --key "$W/audit-pub.pem" --event gated-allow
 if run "$P11W_TOOL" audit verify "$W/audit.ledger" --key "$W/audit-pub.pem"; then
 	ledger=verified
-	denials=$("$P11W_TOOL" --json audit show "$W/audit.ledger" --key "$W/audit-pub.pem" \
-		--event gated-deny | grep -c '"sealed-key"')
+	denials=$("$P11W_TOOL" --json audit show "$W/audit.ledger" --event gated-deny |
+		grep -c '"sealed-key"')
 	[ "$denials" -ge "$refused" ] || { echo "UNEXPECTED: $denials denial record(s) for $refused refusal(s)"; unexpected=$((unexpected + 1)); }
 else
 	unexpected=$((unexpected + 1))

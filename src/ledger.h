@@ -184,7 +184,9 @@ struct ledger_verify_result {
 };
 
 /*
- * Verify the ledger at @path with the audit public key @pub, against
+ * Verify the ledger at @path with the audit public key @pub (NULL: read
+ * without it, for audit show: the chain and the sequence are checked, the
+ * audit key and the signatures are not, so nothing read is authenticated), against
  * @head_path (NULL: PATH.head; a missing head file is an error unless
  * @no_head).  Checks every frame, the CBOR of every record, sequence
  * numbers (from 0, no gap, no repeat), the hash chain, every checkpoint's
