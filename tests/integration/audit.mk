@@ -15,4 +15,7 @@ TESTS += tests/integration/test-audit.sh
 EXTRA_DIST += tests/integration/test-audit.sh
 
 # It loads the built module, runs push-client and the p11-warden tool.
-tests/integration/test-audit.log: p11-warden.la p11-warden$(EXEEXT) tests/integration/push-client$(EXEEXT)
+# With TEST_EXTENSIONS = .test (automake's default) the log of a .sh test
+# is NAME.sh.log; NAME.log is what it would be were .sh an extension.
+tests/integration/test-audit.log tests/integration/test-audit.sh.log: \
+	p11-warden.la p11-warden$(EXEEXT) tests/integration/push-client$(EXEEXT)
