@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,6 +196,8 @@ static struct {
 	pthread_t flusher;
 	bool have_flusher;
 	atomic_bool healthy;
+	atomic_bool space_low;      /* the file system has less room than a batch needs */
+	uint64_t space_need;        /* bytes: what "room for a batch" means here */
 	char last_err[256];
 
 	/* ---- under flush_mtx */
@@ -759,7 +762,7 @@ genesis_body (unsigned char *buf, size_t cap, unsigned int *pairs)
 static int
 write_inflight (char *err, size_t errlen)
 {
-	struct ledger_point pt;
+	struct ledger_point pt, before;
 	struct ledger_head head;
 	unsigned char sig[LEDGER_SIG_LEN], gbody[256];
 	size_t o = 0, at = 0, gbody_len = 0, need;
@@ -862,11 +865,11 @@ write_inflight (char *err, size_t errlen)
 			gl.known = false;
 		goto unlock;
 	}
+	before = gl.end;
 	gl.end = pt;
 	gl.end.off += o;
-	/* The file grew by o: still the file we know. */
-	gl.inflight.len = 0;
-	gl.inflight.count = 0;
+	/* The file grew by o: still the file we know.  The records leave the
+	 * buffer only once the head names their batch (below). */
 	if (any_cp) {
 		head.seq = pt.next_seq - 1;
 		head.offset = gl.end.off - o + last_cp_off;
@@ -910,9 +913,27 @@ head:
 			head.sig_len = LEDGER_SIG_LEN;
 		}
 		rv = write_head (&head, err, errlen);
-		if (rv != 0)
+		if (rv != 0) {
+			if (any_cp) {
+				/* The batch is in the file but its head is not (a full
+				 * disk: the records fit in the last block, the new head
+				 * file did not).  Cut the batch back: a release refused
+				 * for want of a record must not stand in the ledger as
+				 * made.  Its records stay buffered for the next try; the
+				 * old head still names the old last checkpoint. */
+				if (ftruncate (gl.fd, (off_t)before.off) != 0 ||
+				    (gl.fsync != LEDGER_FSYNC_NONE && sync_fd (gl.fd) != 0))
+					gl.known = false;
+				gl.end = before;
+				gl.need_head = false;
+			}
 			goto unlock;
+		}
 		gl.need_head = false;
+	}
+	if (any_cp) {
+		gl.inflight.len = 0;
+		gl.inflight.count = 0;
 	}
 	rv = 0;
 	goto unlock;
@@ -950,6 +971,8 @@ take_pending (void)
 	return rv;
 }
 
+static void check_space (void);
+
 static int
 flush_locked (void)
 {
@@ -981,6 +1004,8 @@ flush_locked (void)
 	}
 	if (!atomic_exchange (&gl.healthy, true) && !gl.broken)
 		log_warning ("audit ledger: %s: writable again", gl.path);
+	/* A write that went through says nothing about the room left: look. */
+	check_space ();
 	return 0;
 }
 
@@ -995,6 +1020,36 @@ flush_now (void)
 }
 
 /* ---------------------------------------------------------------- flusher thread */
+
+/* Is there room on the ledger's file system for a batch and a new head
+ * (bytes and an inode)?  Below it the ledger reads as unhealthy, so that
+ * the gate refuses before a release goes unrecorded.  Called by the
+ * flusher at every tick and after every successful write (it only reads
+ * the directory's fd and sets an atomic). */
+static void
+check_space (void)
+{
+	struct statvfs vfs;
+	bool low, was;
+	uint64_t need, total;
+	if (gl.dirfd < 0 || fstatvfs (gl.dirfd, &vfs) != 0)
+		return;
+	/* On a small file system (a test's tmpfs) an eighth of it, at least
+	 * a page: the margin must not exceed what the ledger can ever have. */
+	need = gl.space_need;
+	total = (uint64_t)vfs.f_blocks * (uint64_t)vfs.f_frsize;
+	if (total / 8 < need)
+		need = total / 8 > 4096 ? total / 8 : 4096;
+	low = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize < need ||
+	      (vfs.f_files != 0 && vfs.f_favail == 0);
+	was = atomic_exchange (&gl.space_low, low);
+	if (low && !was)
+		set_error (true, "%s: less than %llu bytes (or no inode) left on its file system: "
+		           "releases are refused until there is room", gl.path,
+		           (unsigned long long)need);
+	else if (!low && was)
+		log_warning ("audit ledger: %s: room again on its file system", gl.path);
+}
 
 static void *
 flusher_main (void *arg)
@@ -1017,6 +1072,10 @@ flusher_main (void *arg)
 		gl.wake = false;
 		if (gl.stop)
 			break;
+		/* A disk that fills while nothing is waiting would otherwise be
+		 * seen only when the next batch fails, after the releases it
+		 * records were made: look at the room left at every tick. */
+		check_space ();
 		if (gl.pending.count == 0 && gl.inflight_count == 0)
 			continue;
 		pthread_mutex_unlock (&gl.mtx);
@@ -1120,6 +1179,13 @@ ledger_open (const struct ledger_options *opt, char *err, size_t errlen)
 	gl.fsync = opt->fsync;
 	gl.batch_ms = opt->batch_ms;
 	gl.batch_max = opt->fsync == LEDGER_FSYNC_ALWAYS ? 1 : opt->batch_max;
+	/* Room for a batch at ~256 bytes a record, its checkpoint and a head,
+	 * and some slack: capped, since a large batch_max needs no more than
+	 * what the disk holds for a while. */
+	gl.space_need = 8192 + (uint64_t)gl.batch_max * 256;
+	if (gl.space_need > 1024 * 1024)
+		gl.space_need = 1024 * 1024;
+	atomic_store (&gl.space_low, false);
 
 	slash = strrchr (opt->path, '/');
 	gl.path = strdup (opt->path);
@@ -1328,7 +1394,7 @@ ledger_flush (void)
 bool
 ledger_healthy (void)
 {
-	return atomic_load (&gl.healthy);
+	return atomic_load (&gl.healthy) && !atomic_load (&gl.space_low);
 }
 
 void

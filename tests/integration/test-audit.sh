@@ -25,10 +25,10 @@
 #  4. Fail closed on a full file system (a 64 KiB tmpfs in a private mount
 #     namespace; root only): audit-fsync always and batch refuse the gated
 #     decrypt with 0x200 and log why; with room again the next process
-#     releases and the ledger verifies.  Two TAP TODO lines are known
-#     product bugs: a refused release whose record still reached the
-#     ledger (the frame fit, the head did not), and batch mode releasing
-#     when the disk filled while nothing was pending.
+#     releases and the ledger verifies.  Two regressions of bugs this
+#     test found: a refused release whose record still reached the ledger
+#     (the frame fit, the head did not), and batch mode releasing when the
+#     disk filled while nothing was pending.
 #  5. Four processes decrypting at once, rounds of it, one ledger: it
 #     verifies, one gated-allow per successful decrypt.
 #  6. kill -9 of a client (before and after a release): the ledger
@@ -310,18 +310,6 @@ verify() {
 	run "${NS[@]}" "$P11W_TOOL" audit verify "$l" --key "${PUB:-$W/pub-p256.pem}" "$@"
 }
 not() { ! "$@"; }
-# todo DESCRIPTION REASON TEST...: a TAP TODO line (a known product bug,
-# REASON): reported, but not a failure of this script.
-todo() {
-	local d=$1 why=$2
-	shift 2
-	TAP_N=$((TAP_N + 1))
-	if "$@"; then
-		echo "ok $TAP_N - $d # TODO $why (passes now: fixed?)"
-	else
-		echo "not ok $TAP_N - $d # TODO $why"
-	fi
-}
 exit_is() { [ "$rc" -eq "$1" ]; }
 # jq_out EXPR: EXPR over the last run's JSON lines.
 jq_out() { jl "$out" "$1"; }
@@ -587,8 +575,7 @@ if [ -n "$NSPID" ]; then
 	t "... and audit verify passes (exit 0)" exit_is 0
 	sed 's/^/# /' "$out"
 	show "$W/small/always.ledger" --event gated-allow
-	todo "... its gated-allow records: the two releases, not the refused one" \
-		"the refused release's record reached the ledger (the head write failed after the frame fit)" \
+	t "... its gated-allow records: the two releases, not the refused one (a batch whose head cannot be written is cut back)" \
 		jq_out 'len(R) == 2'
 	jl "$out" '"; ".join("seq %d pid %d" % (r["seq"], r["pid"]) for r in R)' | sed 's/^/# gated-allow records: /'
 
@@ -603,10 +590,9 @@ if [ -n "$NSPID" ]; then
 	grep -m2 -h 'audit ledger' "$err" | cut -c1-300 | sed 's/^/# log: /'
 	free_space
 	# Filled in --after-push once the flusher has written everything (0.3 s):
-	# nothing is pending, the flusher writes nothing and so learns nothing.
+	# nothing is pending; the flusher's look at the room left sees it.
 	pcq full-batch pt.fb3 --after-push "sleep 0.3; $FILL; sleep 0.5"
-	todo "... filled in --after-push with nothing pending, then 0.5 s: the decrypt is refused" \
-		"batch mode: a full disk is seen only when there is a batch to write; the release goes ahead and its record fails at exit" \
+	t "... filled in --after-push with nothing pending, then 0.5 s: the decrypt is refused (the flusher watches the room left)" \
 		decrypt_denied
 	echo "# decrypt.rv=$(val decrypt.rv)"
 	grep -m2 -h 'audit ledger' "$err" | cut -c1-300 | sed 's/^/# log: /'
