@@ -127,7 +127,7 @@ audit_decision (const char *slot, bool allow, const char *operation, bool has_me
 	if (ledger_append (&r) != 0) {
 		char e[256];
 		ledger_last_error (e, sizeof e);
-		log_error ("slot '%s': cannot record a %s decision in the audit ledger (%s)%s", slot,
+		log_error ("slot '%s': cannot record the %s decision in the audit ledger (%s)%s", slot,
 		           r.verdict, e, allow ? ": the release is refused" : "");
 		return !allow;
 	}

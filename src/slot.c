@@ -3,6 +3,7 @@
 
 #include "util.h"
 #include "slot.h"
+#include "audit.h"
 #include "log.h"
 #include "token-state.h"
 
@@ -264,9 +265,12 @@ slot_session_closed (struct slot *slot, CK_FLAGS flags)
 		slot->n_rw_sessions--;
 	/* Closing the last session logs the application out (the backend does
 	 * the same, its sessions mirroring ours). */
+	bool logged_out = slot->n_sessions == 0 && slot->login != SLOT_NOT_LOGGED_IN;
 	if (slot->n_sessions == 0)
 		slot->login = SLOT_NOT_LOGGED_IN;
 	pthread_mutex_unlock (&slot->lock);
+	if (logged_out)
+		audit_event ("logout", slot->conf->name, NULL, "pass", "the last session closed");
 }
 
 CK_STATE

@@ -398,7 +398,9 @@ t "login-failed (user, slot hsm) with CKR_PIN_INCORRECT" \
 t "login of the user and of the SO (slot hsm, pass)" \
 	jq_out "len(ev('login', slot='hsm', user='user', verdict='pass')) >= 4 and len(ev('login', slot='hsm', user='so')) >= 1"
 t "logout (slot hsm, pass) by the C_Logout client's pid" \
-	jq_out "len(ev('logout', slot='hsm', verdict='pass')) == 1 and ev('logout')[0]['pid'] in [r['pid'] for r in ev('login', user='user')]"
+	jq_out "len([r for r in ev('logout', slot='hsm', verdict='pass') if 'last session' not in r.get('reason', '')]) == 1"
+t "... and a logout record when a logged-in process closes its last session" \
+	jq_out "len([r for r in ev('logout', slot='hsm') if 'last session closed' in r.get('reason', '')]) >= 1"
 t "pin-change twice (slot hsm, pass)" jq_out "len(ev('pin-change', slot='hsm', verdict='pass')) == 2"
 t "initialize in every process, finalize in those that call C_Finalize (those that decrypted)" \
 	jq_out "len(ev('initialize')) >= 10 and {r['pid'] for r in ev('finalize')} <= {r['pid'] for r in ev('initialize')} and {r['pid'] for r in ev('gated-allow') + ev('gated-deny') + ev('logout')} <= {r['pid'] for r in ev('finalize')}"
