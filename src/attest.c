@@ -929,13 +929,16 @@ create_evidence (struct session *s, struct psession *ps, const CK_ATTRIBUTE *tem
 	                        have_nonce ? nonce : NULL, sizeof nonce, now, at.conf->clock_skew, &a,
 	                        err, sizeof err);
 	OPENSSL_cleanse (nonce, sizeof nonce);
-	pthread_mutex_lock (&at.lock);
+	/* Recorded before the lock is taken again: a ledger write may wait
+	 * (audit-fsync = always, a full batch), and every gated call needs
+	 * at.lock. */
 	{
 		unsigned char d[32];
 		SHA256 (value->pValue, value->ulValueLen, d);
 		audit_evidence (s->slot->conf->name, format, rv == 0 ? a.anchor : NULL, d, rv == 0,
 		                rv == 0 ? "verified (pushed)" : err);
 	}
+	pthread_mutex_lock (&at.lock);
 	if (rv != 0) {
 		snprintf (o->reason, sizeof o->reason, "%s evidence refused: %s", format, err);
 		goto done;

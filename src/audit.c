@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static atomic_bool enabled;
+static atomic_bool enabled;     /* the ledger is open */
+static atomic_bool configured;  /* a ledger is configured: without it open,
+                                 * nothing is released */
 
 CK_RV
 audit_open (const struct conf *conf, char *err, size_t errlen)
@@ -18,6 +20,7 @@ audit_open (const struct conf *conf, char *err, size_t errlen)
 	char msg[512];
 
 	atomic_store (&enabled, false);
+	atomic_store (&configured, conf->audit_ledger != NULL);
 	if (!conf->audit_ledger) {
 		bool gated = false;
 		for (size_t i = 0; i < conf->n_slots; i++)
@@ -47,6 +50,16 @@ audit_close (void)
 {
 	if (atomic_exchange (&enabled, false))
 		ledger_close ();
+	atomic_store (&configured, false);
+}
+
+void
+audit_shutdown (void)
+{
+	/* Still configured: the threads that go on until the process ends
+	 * get refusals, not unrecorded releases. */
+	if (atomic_exchange (&enabled, false))
+		ledger_close ();
 }
 
 void
@@ -54,6 +67,7 @@ audit_abandon (void)
 {
 	if (atomic_exchange (&enabled, false))
 		ledger_abandon ();
+	atomic_store (&configured, false);
 }
 
 void
@@ -73,7 +87,14 @@ bool
 audit_ready (char *why, size_t len)
 {
 	char e[256];
-	if (!audit_enabled () || ledger_healthy ())
+	if (!atomic_load_explicit (&configured, memory_order_relaxed))
+		return true;
+	if (!audit_enabled ()) {
+		snprintf (why, len, "the audit ledger is closed (the process is exiting): nothing is "
+		          "released unrecorded");
+		return false;
+	}
+	if (ledger_healthy ())
 		return true;
 	ledger_last_error (e, sizeof e);
 	snprintf (why, len, "the audit ledger cannot be written (%s): nothing is released unrecorded",
@@ -123,7 +144,7 @@ audit_decision (const char *slot, bool allow, const char *operation, bool has_me
 		log_info ("slot '%s': released %s of key '%s' under policy '%s'", slot, operation, label,
 		          policy ? policy : "-");
 	if (!audit_enabled ())
-		return true;
+		return !allow || !atomic_load (&configured);
 	if (ledger_append (&r) != 0) {
 		char e[256];
 		ledger_last_error (e, sizeof e);

@@ -17,6 +17,9 @@
 /* Open the ledger @conf names (none: audit is off, and says so once). */
 CK_RV audit_open (const struct conf *conf, char *err, size_t errlen);
 void audit_close (void);
+/* At process exit: write what is buffered and close, but stay configured,
+ * so that threads still running are refused rather than unrecorded. */
+void audit_shutdown (void);
 void audit_abandon (void);
 bool audit_enabled (void);
 /* Write what is buffered (process exit). */

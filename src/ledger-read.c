@@ -1170,6 +1170,8 @@ ledger_verify_file (const char *path, EVP_PKEY *pub, const char *head_path, bool
 				out->signed_end = off + len + LEDGER_FRAME_OVERHEAD;
 				any_cp = true;
 				last_cp_seq = e.seq;
+				out->last_checkpoint_seq = e.seq;
+				memcpy (out->last_checkpoint_hash, h, LEDGER_HASH_LEN);
 				if (have_head && off == head.offset) {
 					head_seen = true;
 					if (memcmp (h, head.hash, LEDGER_HASH_LEN) != 0 || e.seq != head.seq ||

@@ -303,29 +303,49 @@ arena_free (struct arena *a)
 
 /* ---------------------------------------------------------------- file I/O */
 
+#define LOCK_WAIT_MS 2000  /* the longest a writer waits for another's lock */
+
+/*
+ * Lock (or unlock) the ledger, waiting at most LOCK_WAIT_MS: a writer
+ * that hangs holding the lock (stopped, or a reader holding a read lock)
+ * must not hang every gated call behind it; past the wait the batch
+ * fails, the ledger is unhealthy and releases are refused.
+ */
 static int
 file_lock (int fd, short type)
 {
 	struct flock fl;
+	unsigned int waited_ms = 0, step_ms = 1;
 	for (;;) {
 		memset (&fl, 0, sizeof fl);
 		fl.l_type = type;
 		fl.l_whence = SEEK_SET;
-#ifdef F_OFD_SETLKW
+#ifdef F_OFD_SETLK
 		/* OFD locks belong to the open file, not the process: closing
 		 * another descriptor of the same file (a verifier in this
 		 * process, say) does not drop them. */
-		if (fcntl (fd, F_OFD_SETLKW, &fl) == 0)
+		if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
 			return 0;
+		if (errno == EINVAL) {
+#endif
+			if (fcntl (fd, F_SETLK, &fl) == 0)
+				return 0;
+#ifdef F_OFD_SETLK
+		}
+#endif
 		if (errno == EINTR)
 			continue;
-		if (errno != EINVAL)
+		if ((errno != EAGAIN && errno != EACCES) || type == F_UNLCK)
 			return -errno;
-#endif
-		if (fcntl (fd, F_SETLKW, &fl) == 0)
-			return 0;
-		if (errno != EINTR)
-			return -errno;
+		if (waited_ms >= LOCK_WAIT_MS)
+			return -ETIMEDOUT;
+		{
+			struct timespec ts = { 0, (long)step_ms * 1000000L };
+			nanosleep (&ts, NULL);
+		}
+		waited_ms += step_ms;
+		if (step_ms < 20)
+			step_ms *= 2;
 	}
 }
 
@@ -456,7 +476,17 @@ establish_tail (char *err, size_t errlen)
 	rv = ledger_head_read (gl.dirfd, gl.head_base, &head, sub, sizeof sub);
 	if (rv == -ENOENT) {
 		/* No head: a new ledger, or a crash while the first batch
-		 * was written.  Anything more is a deleted head. */
+		 * was written.  Anything more is a deleted head.  And a
+		 * ledger this process has written to before that is now empty
+		 * and headless was removed under it: starting a new one would
+		 * hide that. */
+		if (gl.end.off > 0) {
+			gl.broken = true;
+			set_err (err, errlen, "%s and its head were removed or replaced while this process "
+			         "was writing it (it had reached record %" PRIu64 "): refusing to start a "
+			         "new ledger", gl.path, gl.end.next_seq);
+			return -EIO;
+		}
 		if (size > 0) {
 			rv = ledger_scan_tail (gl.fd, size, &good, gl.key, &cps, err, errlen);
 			if (rv != 0)
@@ -785,7 +815,9 @@ write_inflight (char *err, size_t errlen)
 		bool same;
 		rv = file_lock (gl.fd, F_WRLCK);
 		if (rv != 0) {
-			set_err (err, errlen, "%s: cannot lock: %s", gl.path, strerror (-rv));
+			set_err (err, errlen, "%s: cannot lock%s: %s", gl.path,
+			         rv == -ETIMEDOUT ? " within 2 s (another process holds it)" : "",
+			         strerror (-rv));
 			return rv;
 		}
 		same = fstatat (gl.dirfd, gl.base, &pst, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -930,6 +962,16 @@ head:
 			goto unlock;
 		}
 		gl.need_head = false;
+		/* The head can be rewritten by whoever can write the ledger's
+		 * directory; the log (syslog, best sent to another host) keeps
+		 * a copy out of its reach, which `audit verify` prints to
+		 * compare with: cutting batches off the end then shows. */
+		{
+			char hex[2 * LEDGER_HASH_LEN + 1];
+			for (size_t i = 0; i < LEDGER_HASH_LEN; i++)
+				snprintf (hex + 2 * i, 3, "%02x", head.hash[i]);
+			log_info ("audit ledger: %s: checkpoint %" PRIu64 " %s", gl.path, head.seq, hex);
+		}
 	}
 	if (any_cp) {
 		gl.inflight.len = 0;
@@ -1148,6 +1190,9 @@ release_files (void)
 	arena_free (&gl.inflight);
 	gl.inflight_count = 0;
 	gl.known = gl.need_head = gl.broken = false;
+	/* A new open starts from the file as it is (a ledger rotated between
+	 * C_Finalize and C_Initialize is a new ledger, not a removed one). */
+	memset (&gl.end, 0, sizeof gl.end);
 }
 
 int
@@ -1422,6 +1467,9 @@ ledger_close (void)
 		return;
 	}
 	gl.stop = true;
+	/* From here on appends fail (the gate refuses what it cannot
+	 * record), so that none lands after the final flush unwritten. */
+	gl.open = false;
 	pthread_cond_signal (&gl.cond);
 	pthread_mutex_unlock (&gl.mtx);
 	if (gl.have_flusher) {

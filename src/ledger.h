@@ -178,6 +178,8 @@ struct ledger_verify_result {
 	bool torn_tail;              /* an incomplete frame at the end */
 	uint64_t torn_offset;        /* where it starts */
 	uint64_t signed_end;         /* file offset just after the last checkpoint */
+	uint64_t last_checkpoint_seq; /* and its sequence number and frame hash, to */
+	unsigned char last_checkpoint_hash[32]; /* compare with the log's copy */
 	int64_t first_bad;           /* sequence number of the first bad record, or -1 */
 	uint64_t first_bad_offset;
 	char reason[512];

@@ -93,7 +93,7 @@ static void
 module_exit (void)
 {
 	if (module_ready () && audit_enabled ())
-		audit_close ();
+		audit_shutdown ();
 }
 
 static void

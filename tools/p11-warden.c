@@ -831,6 +831,7 @@ cmd_audit (int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "head", required_argument, NULL, 'H' },
 		{ "no-head", no_argument, NULL, 'N' },
+		{ "allow-unsigned-tail", no_argument, NULL, 'U' },
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "event", required_argument, NULL, 'e' },
@@ -838,7 +839,9 @@ cmd_audit (int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool verify = !strcmp (argv[0], "verify"), no_head = false;
+	bool verify = !strcmp (argv[0], "verify"), no_head = false, allow_tail = false;
+	bool intact;
+	char last[2 * 32 + 1];
 	const char *key_file = NULL, *head = NULL, *ledger = NULL;
 	struct show_filter f;
 	struct ledger_verify_result res;
@@ -858,6 +861,7 @@ cmd_audit (int argc, char **argv)
 		case 'k': key_file = optarg; break;
 		case 'H': head = optarg; break;
 		case 'N': no_head = true; break;
+		case 'U': allow_tail = true; break;
 		case 's':
 			if (!parse_time (optarg, &f.since))
 				return usage_error ("--since wants seconds since the epoch or YYYY-MM-DD[THH:MM:SS], "
@@ -876,6 +880,7 @@ cmd_audit (int argc, char **argv)
 			break;
 		case 'h':
 			printf ("usage: p11-warden audit verify LEDGER --key PUB.pem [--head FILE | --no-head]\n"
+			        "                                  [--allow-unsigned-tail]\n"
 			        "       p11-warden audit show LEDGER [--key PUB.pem] [--since T] [--until T]\n"
 			        "                                  [--event EVENT] [--key-label L]\n"
 			        "verify: exit 0 when every record is intact, chained and signed, and the\n"
@@ -908,15 +913,43 @@ cmd_audit (int argc, char **argv)
 		fprintf (stderr, "p11-warden: %s\n", res.reason);
 		return EXIT_ENV;
 	}
-	if (!verify)
-		return st == LEDGER_VERIFY_OK || !key_file ? 0 : EXIT_NO;
+	/* Records after the last checkpoint are not authenticated: anyone who
+	 * can write the file can append such records.  A crash can leave them
+	 * too (the next writer removes them); --allow-unsigned-tail accepts
+	 * them as that. */
+	intact = st == LEDGER_VERIFY_OK &&
+	         (allow_tail || (res.unsigned_tail == 0 && !res.torn_tail));
+	hex (res.last_checkpoint_hash, 32, last, sizeof last);
+	if (!verify) {
+		/* The verdict on what was shown, on stderr (stdout has the records). */
+		if (!key_file)
+			fprintf (stderr, "p11-warden: %llu record(s) read, chain %s; signatures not checked "
+			         "(no --key): nothing shown is authenticated\n",
+			         (unsigned long long)res.records,
+			         st == LEDGER_VERIFY_OK ? "unbroken" : "BROKEN");
+		else if (st != LEDGER_VERIFY_OK)
+			fprintf (stderr, "p11-warden: NOT intact: %s%s\n",
+			         res.first_bad >= 0 ? "first bad record: " : "", res.reason);
+		else if (res.unsigned_tail || res.torn_tail)
+			fprintf (stderr, "p11-warden: signed up to record %llu; %llu record(s) after it are "
+			         "NOT authenticated\n", (unsigned long long)res.last_checkpoint_seq,
+			         (unsigned long long)res.unsigned_tail);
+		if (st != LEDGER_VERIFY_OK && st != LEDGER_VERIFY_BAD)
+			return EXIT_ENV;
+		return !key_file ? (st == LEDGER_VERIFY_OK ? 0 : EXIT_NO) : (intact ? 0 : EXIT_NO);
+	}
 	if (json_out) {
 		struct json_object *o = json_object_new_object ();
-		json_object_object_add (o, "intact", json_object_new_boolean (st == LEDGER_VERIFY_OK));
+		json_object_object_add (o, "intact", json_object_new_boolean (intact));
 		json_object_object_add (o, "records", json_object_new_int64 ((int64_t)res.records));
 		json_object_object_add (o, "checkpoints", json_object_new_int64 ((int64_t)res.checkpoints));
 		json_object_object_add (o, "unsigned-tail", json_object_new_int64 ((int64_t)res.unsigned_tail));
 		json_object_object_add (o, "torn-tail", json_object_new_boolean (res.torn_tail));
+		if (res.checkpoints) {
+			json_object_object_add (o, "last-checkpoint",
+			                        json_object_new_int64 ((int64_t)res.last_checkpoint_seq));
+			json_str (o, "last-checkpoint-hash", last);
+		}
 		if (st != LEDGER_VERIFY_OK) {
 			json_object_object_add (o, "first-bad", json_object_new_int64 (res.first_bad));
 			json_object_object_add (o, "offset", json_object_new_int64 ((int64_t)res.first_bad_offset));
@@ -924,20 +957,28 @@ cmd_audit (int argc, char **argv)
 		}
 		print_json (o);
 	} else if (st == LEDGER_VERIFY_OK) {
-		printf ("%s: intact: %llu records, %llu checkpoints, all signed", ledger,
-		        (unsigned long long)res.records, (unsigned long long)res.checkpoints);
 		if (res.unsigned_tail || res.torn_tail)
-			printf ("; after the last checkpoint: %llu unsigned record(s)%s (a write cut short: "
-			        "not authenticated, the next writer removes them)",
+			printf ("%s: %s: %llu records, %llu checkpoints; after the last checkpoint (record "
+			        "%llu): %llu unsigned record(s)%s, NOT authenticated (a write cut short by a "
+			        "crash, which the next writer removes, or records appended by someone "
+			        "without the key)\n", ledger,
+			        allow_tail ? "intact up to its last checkpoint" : "NOT intact",
+			        (unsigned long long)res.records, (unsigned long long)res.checkpoints,
+			        (unsigned long long)res.last_checkpoint_seq,
 			        (unsigned long long)res.unsigned_tail, res.torn_tail ? " and a torn frame" : "");
-		printf ("\n");
+		else
+			printf ("%s: intact: %llu records, %llu checkpoints, all signed\n", ledger,
+			        (unsigned long long)res.records, (unsigned long long)res.checkpoints);
+		printf ("last checkpoint: %llu %s (compare with the last \"checkpoint\" line the module "
+		        "logged: a ledger cut back together with its head shows there)\n",
+		        (unsigned long long)res.last_checkpoint_seq, last);
 	} else if (res.first_bad >= 0) {
 		printf ("%s: NOT intact: record %lld (offset %llu): %s\n", ledger, (long long)res.first_bad,
 		        (unsigned long long)res.first_bad_offset, res.reason);
 	} else {
 		printf ("%s: NOT intact: %s\n", ledger, res.reason);
 	}
-	return st == LEDGER_VERIFY_OK ? 0 : EXIT_NO;
+	return intact ? 0 : EXIT_NO;
 }
 
 /* ------------------------------------------------------------ main */

@@ -12,7 +12,7 @@
 # openssl, libengine-pkcs11-openssl, python3, util-linux (unshare,
 # nsenter), coreutils.
 TESTS += tests/integration/test-audit.sh
-EXTRA_DIST += tests/integration/test-audit.sh
+EXTRA_DIST += tests/integration/ledger-forge.py tests/integration/test-audit.sh
 
 # It loads the built module, runs push-client and the p11-warden tool.
 # With TEST_EXTENSIONS = .test (automake's default) the log of a .sh test

@@ -517,6 +517,38 @@ run "$P11W_TOOL" audit verify "$L1"
 t "verify without --key: usage error (exit 2)" exit_is 2
 verify "$L1"
 t "(the original still verifies)" exit_is 0
+# Without the key: forged records appended after the last checkpoint
+# (chained, unsigned) are not accepted as intact...
+tcopy forged
+python3 "$P11W_SRCDIR/tests/integration/ledger-forge.py" append tamper/forged 0 3
+verify tamper/forged
+t "3 forged records appended after the last checkpoint: exit 1 (not authenticated)" exit_is 1
+t "... saying so" in_out "NOT intact: .*3 unsigned record\\(s\\), NOT authenticated"
+verify tamper/forged --allow-unsigned-tail
+t "... --allow-unsigned-tail (a crash's leftovers): exit 0, 'intact up to its last checkpoint'" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'intact up to its last checkpoint' '$out'"
+run "$P11W_TOOL" audit show tamper/forged --key "${PUB:-$W/pub-p256.pem}"
+t "... audit show --key: exit 1, and stderr says which records are not authenticated" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'NOT authenticated' '$err'"
+# ... and a rollback of the ledger with its head rewritten to match (all
+# an attacker at the directory needs) verifies, but its last checkpoint is
+# not the one the module logged: the log is the anchor out of reach.
+# One more process at log level info writes a batch and logs its
+# checkpoint (the line syslog would keep).
+sed 's/^log-level = .*/log-level = info/' pull.conf >pullinfo.conf
+with pullinfo pkcs11-tool --module "$P11W_MODULE" -L
+LOGGED=$(sed -n "s|.*audit ledger: $L1: checkpoint \\([0-9]* [0-9a-f]*\\)\$|\\1|p" "$err" | tail -1)
+t "the module logs each checkpoint it writes (sequence number and frame hash)" test -n "$LOGGED"
+tcopy rolled
+python3 "$P11W_SRCDIR/tests/integration/ledger-forge.py" rollback tamper/rolled 1 0
+verify tamper/rolled
+t "a rollback to checkpoint 1 with a matching head: the files alone verify (exit 0)" exit_is 0
+ROLLED_LAST=$(sed -n 's/^last checkpoint: \([0-9]* [0-9a-f]*\) .*/\1/p' "$out")
+verify "$L1"
+REAL_LAST=$(sed -n 's/^last checkpoint: \([0-9]* [0-9a-f]*\) .*/\1/p' "$out")
+t "... but its last checkpoint ($ROLLED_LAST) is not the one the module logged last ($LOGGED)" \
+	test "$ROLLED_LAST" != "$LOGGED"
+t "... while the real ledger's is" test "$REAL_LAST" = "$LOGGED"
 
 # ================================================================ 4. fail closed: disk full
 # A 64 KiB tmpfs in a private mount namespace (a `sleep` holds it; every
