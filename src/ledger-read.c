@@ -311,6 +311,13 @@ parse_map (const unsigned char *buf, size_t len, size_t base, enum rec_kind kind
 				set_err (err, errlen, "byte %zu: %s is not valid UTF-8", at, key_names[key]);
 				return -EBADMSG;
 			}
+			/* The writer uses a byte string only for text that is not
+			 * UTF-8: one record, one encoding. */
+			if (m == 2 && ledger_utf8_valid (s, slen)) {
+				set_err (err, errlen, "byte %zu: %s is valid UTF-8 but a byte string (not the "
+				         "canonical form)", at, key_names[key]);
+				return -EBADMSG;
+			}
 			if (m == 2)
 				e->text_bytes |= 1u << key;
 			*text = scratch_copy (sc, s, slen);
