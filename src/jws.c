@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "jws.h"
+#include "util.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -163,41 +164,6 @@ jfail (struct jscan *sc, size_t pos, const char *msg)
 	return false;
 }
 
-/* Length of the valid UTF-8 sequence at @s (at most @n bytes), or 0. */
-static size_t
-utf8_seq (const unsigned char *s, size_t n)
-{
-	size_t k;
-	uint32_t cp, min;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		k = 2;
-		cp = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		k = 3;
-		cp = s[0] & 0x0f;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		k = 4;
-		cp = s[0] & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < k)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return k;
-}
 
 static long
 jhex4 (const struct jscan *sc, size_t pos)
@@ -263,7 +229,7 @@ jstring (struct jscan *sc, unsigned char *out, size_t *out_len)
 		if (c < 0x20)
 			return jfail (sc, sc->pos, "control character in a string");
 		if (c != '\\') {
-			k = utf8_seq (sc->t + sc->pos, sc->len - sc->pos);
+			k = util_utf8_seq (sc->t + sc->pos, sc->len - sc->pos);
 			if (k == 0)
 				return jfail (sc, sc->pos, "invalid UTF-8");
 			if (out)

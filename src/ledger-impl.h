@@ -78,7 +78,6 @@ bool ledger_hash (EVP_MD_CTX *ctx, const unsigned char *p, size_t n,
 int ledger_key_ids (EVP_PKEY *pkey, unsigned char digest[LEDGER_HASH_LEN], int64_t *alg,
                     char *err, size_t errlen);
 
-bool ledger_utf8_valid (const unsigned char *s, size_t n);
 
 /*
  * PATH.head: a CBOR map {0: version 1, 1: seq, 2: offset, 3: hash (bstr

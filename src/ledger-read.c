@@ -15,6 +15,7 @@
 
 #include "cose.h"
 #include "ledger-impl.h"
+#include "util.h"
 #include "ledger.h"
 
 #include <errno.h>
@@ -112,45 +113,6 @@ out:
 	return rv;
 }
 
-/* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
-bool
-ledger_utf8_valid (const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i - 1 < k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
 
 /* ---------------------------------------------------------------- bounded CBOR reader */
 
@@ -307,13 +269,13 @@ parse_map (const unsigned char *buf, size_t len, size_t base, enum rec_kind kind
 				set_err (err, errlen, "byte %zu: %s holds a NUL byte", at, key_names[key]);
 				return -EBADMSG;
 			}
-			if (m == 3 && !ledger_utf8_valid (s, slen)) {
+			if (m == 3 && !util_utf8_valid (s, slen)) {
 				set_err (err, errlen, "byte %zu: %s is not valid UTF-8", at, key_names[key]);
 				return -EBADMSG;
 			}
 			/* The writer uses a byte string only for text that is not
 			 * UTF-8: one record, one encoding. */
-			if (m == 2 && ledger_utf8_valid (s, slen)) {
+			if (m == 2 && util_utf8_valid (s, slen)) {
 				set_err (err, errlen, "byte %zu: %s is valid UTF-8 but a byte string (not the "
 				         "canonical form)", at, key_names[key]);
 				return -EBADMSG;

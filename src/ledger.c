@@ -169,7 +169,7 @@ put_text (struct cw *w, unsigned int key, const char *s, size_t cap, uint32_t *c
 		*cut |= 1u << key;
 	}
 	cw_head (w, 0, key);
-	cw_string (w, ledger_utf8_valid ((const unsigned char *)s, n) ? 3 : 2, s, n);
+	cw_string (w, util_utf8_valid ((const unsigned char *)s, n) ? 3 : 2, s, n);
 	(*pairs)++;
 }
 
@@ -1369,7 +1369,7 @@ append_once (const struct ledger_record *r, bool force, bool *again)
 	/* The event names the record: UTF-8 text, and not one of the two
 	 * this code writes itself. */
 	if (!r || !r->event || !*r->event || strlen (r->event) > 64 ||
-	    !ledger_utf8_valid ((const unsigned char *)r->event, strlen (r->event)) ||
+	    !util_utf8_valid ((const unsigned char *)r->event, strlen (r->event)) ||
 	    !strcmp (r->event, LEDGER_EVENT_GENESIS) || !strcmp (r->event, LEDGER_EVENT_CHECKPOINT))
 		return -EINVAL;
 	rv = encode_body (r, body, &len, &pairs);

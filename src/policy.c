@@ -553,46 +553,6 @@ prescan (struct scan *sc)
 	}
 }
 
-/* Where the first byte of a bad UTF-8 sequence is, or @len. */
-static size_t
-utf8_invalid_at (const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		uint32_t cp, min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			return i;
-		}
-		if (len - i <= n)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return i;
-		i += n + 1;
-	}
-	return len;
-}
 
 static void
 line_col (const char *text, size_t pos, size_t *line, size_t *col)
@@ -1222,7 +1182,7 @@ policy_parse (const char *name, const char *text, size_t len, char *err, size_t 
 		set_err (err, errlen, "%s:%zu:%zu: contains a NUL byte", name, line, col);
 		goto out;
 	}
-	bad = utf8_invalid_at ((const unsigned char *)text, len);
+	bad = util_utf8_invalid_at ((const unsigned char *)text, len);
 	if (bad < len) {
 		size_t line, col;
 		line_col (text, bad, &line, &col);

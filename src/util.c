@@ -132,3 +132,60 @@ out:
 	close (fd);
 	return buf;
 }
+
+size_t
+util_utf8_seq (const unsigned char *s, size_t n)
+{
+	size_t k;
+	uint32_t cp, min;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		k = 2;
+		cp = s[0] & 0x1f;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		k = 3;
+		cp = s[0] & 0x0f;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		k = 4;
+		cp = s[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < k)
+		return 0;
+	for (size_t i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF. */
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return k;
+}
+
+size_t
+util_utf8_invalid_at (const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t k = util_utf8_seq (s + i, n - i);
+		if (k == 0)
+			return i;
+		i += k;
+	}
+	return n;
+}
+
+bool
+util_utf8_valid (const unsigned char *s, size_t n)
+{
+	return util_utf8_invalid_at (s, n) == n;
+}

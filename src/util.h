@@ -20,6 +20,14 @@ int util_hex_digit (int c);
 bool util_hex_decode (const char *in, size_t in_len, unsigned char *out, size_t max,
                       size_t *len);
 
+/* UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+ * U+10FFFF; NUL is valid).  The length of the valid sequence at @s (at
+ * most @n bytes), or 0; where the first invalid sequence starts, or @n;
+ * whether all of it is valid. */
+size_t util_utf8_seq (const unsigned char *s, size_t n);
+size_t util_utf8_invalid_at (const unsigned char *s, size_t n);
+bool util_utf8_valid (const unsigned char *s, size_t n);
+
 #define UTIL_FILE_OWNED 0x1u   /* owned by this account or root */
 #define UTIL_FILE_TEXT 0x2u    /* no NUL byte inside */
 #define UTIL_FILE_PRIVATE 0x4u /* neither group nor others have any access

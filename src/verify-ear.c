@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "verify-ear.h"
+#include "util.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -152,46 +153,6 @@ tier_from_value (int64_t v)
 	return -1;
 }
 
-static bool
-utf8_valid (const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp, min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			k = 2;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 3;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 4;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i < k)
-			return false;
-		for (size_t j = 1; j < k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k;
-	}
-	return true;
-}
 
 /* A submodule name becomes part of claim names, which hold only
  * [A-Za-z0-9._-]; renaming would let two submodules collide, so a name
@@ -478,7 +439,7 @@ cbor_text (const cbor_item_t *it, const char **s, size_t *len)
 		return false;
 	if (!*s)
 		*s = "";
-	return utf8_valid ((const unsigned char *)*s, *len);
+	return util_utf8_valid ((const unsigned char *)*s, *len);
 }
 
 static bool

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "verify-eat.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -145,54 +146,13 @@ len_of (const cbor_item_t *it)
 	return is_text (it) ? cbor_string_length (it) : cbor_bytestring_length (it);
 }
 
-/* Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, at most
- * U+10FFFF) without NUL: what a string claim may hold. */
-static bool
-utf8_ok (const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c == 0)
-			return false;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
 
 static bool
 text_ok (const cbor_item_t *it)
 {
 	return is_text (it) && cbor_string_length (it) <= CLAIM_VALUE_MAX &&
-	       utf8_ok (bytes_of (it), cbor_string_length (it));
+	       (util_utf8_valid (bytes_of (it), cbor_string_length (it)) &&
+	        !memchr (bytes_of (it), 0, cbor_string_length (it)));
 }
 
 static int fail (struct ctx *c, int rv, const char *fmt, ...)
