@@ -20,6 +20,7 @@
 #include "log.h"
 #include "policy.h"
 #include "util.h"
+#include "tool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,15 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_NO 1
-#define EXIT_USAGE 2
-#define EXIT_ENV 3
 
 #ifndef P11W_SYSCONF_FILE
 #define P11W_SYSCONF_FILE "/etc/p11-warden/p11-warden.conf"
 #endif
 
-static bool json_out;
+bool json_out;
 
 static const char usage_text[] =
 	"usage: p11-warden [--json] COMMAND ...\n"
@@ -67,9 +65,7 @@ static const char usage_text[] =
 	"Exit status: 0 yes/success, 1 no (invalid policy, failing evidence),\n"
 	"2 usage error, 3 configuration or file error.  See p11-warden(1).\n";
 
-static int usage_error (const char *fmt, const char *arg) __attribute__ ((format (printf, 1, 0)));
-
-static int
+int
 usage_error (const char *fmt, const char *arg)
 {
 	fprintf (stderr, "p11-warden: ");
@@ -81,7 +77,7 @@ usage_error (const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-static void
+void
 print_json (struct json_object *o)
 {
 	printf ("%s\n", json_object_to_json_string_ext (o, JSON_C_TO_STRING_PLAIN |
@@ -207,7 +203,7 @@ add_cli_anchor (struct conf *conf, const char *spec)
 	return a->format && a->file ? 0 : EXIT_ENV;
 }
 
-static const char *
+const char *
 conf_path_default (const char *given)
 {
 	const char *env;
@@ -217,7 +213,7 @@ conf_path_default (const char *given)
 	return env && *env ? env : P11W_SYSCONF_FILE;
 }
 
-static int
+int
 load_conf (const char *path, struct conf *conf)
 {
 	char err[1024];
@@ -655,7 +651,7 @@ out:
 
 /* ------------------------------------------------------------ audit */
 
-static void
+void
 hex (const unsigned char *b, size_t n, char *out, size_t len)
 {
 	size_t o = 0;
@@ -666,7 +662,7 @@ hex (const unsigned char *b, size_t n, char *out, size_t len)
 }
 
 /* "2026-11-27T22:50:09.123Z" */
-static void
+void
 iso_time (int64_t ms, char *out, size_t len)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -734,7 +730,7 @@ wanted (const struct ledger_entry *e, const struct show_filter *f)
 	return true;
 }
 
-static void
+void
 json_str (struct json_object *o, const char *k, const char *v)
 {
 	if (v)
@@ -983,6 +979,18 @@ cmd_audit (int argc, char **argv)
 
 /* ------------------------------------------------------------ main */
 
+static const struct {
+	const char *name;
+	int (*run) (int argc, char **argv);
+} admin_commands[] = {
+	{ "slot", cmd_slot },
+	{ "anchor", cmd_anchor },
+	{ "token", cmd_token },
+	{ "key", cmd_key },
+	{ "status", cmd_status },
+	{ "doctor", cmd_doctor },
+};
+
 int
 main (int argc, char **argv)
 {
@@ -1014,5 +1022,13 @@ main (int argc, char **argv)
 		return cmd_evidence_collect (argc - i - 1, argv + i + 1);
 	if (!strcmp (argv[i], "audit"))
 		return cmd_audit (argc - i - 1, argv + i + 1);
+	if (!strcmp (argv[i], "policy") && cmd_policy_admin)
+		return cmd_policy_admin (argc - i - 1, argv + i + 1); /* bind, list */
+	/* The administration commands (tools/cmd-*.c); weak, so that the
+	 * tool builds with the groups it has. */
+	for (size_t c = 0; c < sizeof admin_commands / sizeof admin_commands[0]; c++) {
+		if (!strcmp (argv[i], admin_commands[c].name) && admin_commands[c].run)
+			return admin_commands[c].run (argc - i - 1, argv + i + 1);
+	}
 	return usage_error ("unknown command '%s' (see --help)", argv[i]);
 }
