@@ -131,4 +131,9 @@ int ledger_scan_tail (int fd, uint64_t size, struct ledger_point *good, EVP_PKEY
 int ledger_checkpoint_verify (const unsigned char *rec, size_t len, EVP_PKEY *key,
                               const unsigned char *kid, int64_t alg, char *err, size_t errlen);
 
+/* Half the order of P-256, big-endian: an ES256 checkpoint's s must not
+ * exceed it (low-S), so that each checkpoint has one encoding and so one
+ * frame hash (what the log keeps and audit verify prints). */
+extern const unsigned char ledger_p256_half_order[32];
+
 #endif /* P11W_LEDGER_IMPL_H */

@@ -530,8 +530,20 @@ ledger_checkpoint_verify (const unsigned char *rec, size_t len, EVP_PKEY *key,
 		set_err (err, errlen, "bad signature: %s", sub);
 		return rv == COSE_ERR_NO_MEMORY ? -ENOMEM : -EBADMSG;
 	}
+	/* The signature is the record's last 64 bytes (r || s); s must be
+	 * the low one of its two valid values (n - s verifies too). */
+	if (alg == COSE_ALG_ES256 &&
+	    (len < LEDGER_SIG_LEN || memcmp (rec + len - 32, ledger_p256_half_order, 32) > 0)) {
+		set_err (err, errlen, "bad signature: s is not in its low form (a re-encoded signature)");
+		return -EBADMSG;
+	}
 	return 0;
 }
+
+const unsigned char ledger_p256_half_order[32] = {
+	0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+};
 
 /* ---------------------------------------------------------------- head file */
 

@@ -659,6 +659,12 @@ frame_record (size_t *o, const unsigned char *body, size_t body_len, unsigned in
 }
 
 /* ES256 r||s or Ed25519 over @tbs. */
+/* The order of P-256, big-endian. */
+static const unsigned char p256_order[32] = {
+	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
 static bool
 sign (const unsigned char *tbs, size_t tbs_len, unsigned char sig[LEDGER_SIG_LEN])
 {
@@ -685,8 +691,16 @@ sign (const unsigned char *tbs, size_t tbs_len, unsigned char sig[LEDGER_SIG_LEN
 	if (!es)
 		goto out;
 	ECDSA_SIG_get0 (es, &r, &s);
-	/* RFC 9053 section 2.1: r and s, each left-padded to 32 bytes. */
+	/* RFC 9053 section 2.1: r and s, each left-padded to 32 bytes; s in
+	 * its low form (n - s when s > n/2), which the verifier requires. */
 	ok = BN_bn2binpad (r, sig, 32) == 32 && BN_bn2binpad (s, sig + 32, 32) == 32;
+	if (ok && memcmp (sig + 32, ledger_p256_half_order, 32) > 0) {
+		BIGNUM *n = BN_bin2bn (p256_order, sizeof p256_order, NULL);
+		BIGNUM *low = BN_new ();
+		ok = n && low && BN_sub (low, n, s) && BN_bn2binpad (low, sig + 32, 32) == 32;
+		BN_free (n);
+		BN_free (low);
+	}
 out:
 	ECDSA_SIG_free (es);
 	EVP_MD_CTX_free (ctx);

@@ -5,6 +5,7 @@
 #   append LEDGER 0 N    append N forged records, chained, unsigned
 #   rollback LEDGER K N  keep up to checkpoint K, rewrite the head to
 #                        match, then append N forged records
+#   highs LEDGER         the last checkpoint's s made high (n - s), head to match
 import hashlib, struct, sys
 def frames(b):
     off=0; out=[]
@@ -30,6 +31,18 @@ mode=sys.argv[1]; path=sys.argv[2]
 b=open(path,'rb').read(); fr=frames(b)
 # checkpoints: frame record starts with 0xd2
 cps=[i for i,(o,f) in enumerate(fr) if f[4]==0xd2]
+if mode=='highs':
+    # The last checkpoint's ES256 s replaced by n - s (a valid signature
+    # too), its head rewritten to match: one more encoding of it.
+    n=0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    i=cps[-1]; o,f=fr[i]
+    sig=bytearray(f[4:-4][-64:])
+    s_=int.from_bytes(sig[32:],'big'); sig[32:]=(n-s_).to_bytes(32,'big')
+    nf=f[:-4-64]+bytes(sig)+f[-4:]
+    b=b[:o]+nf+b[o+len(f):]
+    open(path,'wb').write(b)
+    open(path+'.head','wb').write(head(i,o,hashlib.sha256(nf).digest(),bytes(sig)))
+    sys.exit(0)
 if mode=='rollback':
     k=int(sys.argv[3])  # keep up to checkpoint index k
     i=cps[k]; o,f=fr[i]

@@ -533,6 +533,13 @@ t "... audit show --key: exit 1, and stderr says which records are not authentic
 # ... and a rollback of the ledger with its head rewritten to match (all
 # an attacker at the directory needs) verifies, but its last checkpoint is
 # not the one the module logged: the log is the anchor out of reach.
+# The last checkpoint's signature re-encoded (s -> n - s, still a valid
+# ECDSA signature): refused, so that each checkpoint has one frame hash.
+tcopy highs
+python3 "$P11W_SRCDIR/tests/integration/ledger-forge.py" highs tamper/highs
+verify tamper/highs
+t "a checkpoint signature re-encoded with the high s: exit 1 (low-S only)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'low form' '$out'"
 # One more process at log level info writes a batch and logs its
 # checkpoint (the line syslog would keep).
 sed 's/^log-level = .*/log-level = info/' pull.conf >pullinfo.conf
