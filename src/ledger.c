@@ -491,7 +491,13 @@ establish_tail (char *err, size_t errlen)
 			rv = ledger_scan_tail (gl.fd, size, &good, gl.key, &cps, err, errlen);
 			if (rv != 0)
 				return rv;
-			if (cps > 1 || (cps == 0 && size > GENESIS_TORN_MAX)) {
+			/* The first batch (genesis, records, checkpoint) is one
+			 * write before the first head: without a head, only it,
+			 * whole or torn, can be there.  Anything after it (even
+			 * past a damaged record the scan stopped at) means a
+			 * deleted head, and cutting it would erase batches. */
+			if (cps > 1 || (cps == 1 && size > good.off) ||
+			    (cps == 0 && size > GENESIS_TORN_MAX)) {
 				gl.broken = true;
 				set_err (err, errlen, "%s.head is missing but the ledger holds %" PRIu64
 				         " bytes%s: possible truncation; refusing to write (verify it with "
