@@ -52,6 +52,13 @@ static const char usage_text[] =
 	"  evidence collect --slot NAME [--conf FILE]\n"
 	"                                 run the slot's collectors, print the claims and\n"
 	"                                 the verdict of the slot's policy\n"
+	"  key list --slot NAME [--module PATH] [--pin-file FILE]\n"
+	"                                 the slot's keys and whether (and how) each is gated\n"
+	"  status [--module PATH] [--last N]\n"
+	"                                 slots, backends, anchors, policies, collectors, the\n"
+	"                                 ledger and the last decisions\n"
+	"  doctor --slot NAME [--key LABEL|HEXID] [--module PATH] [--pin-file FILE]\n"
+	"                                 why a gated operation would be refused now, and fixes\n"
 	"  audit verify LEDGER --key PUB.pem [--head FILE | --no-head]\n"
 	"                                 check the audit ledger offline\n"
 	"  audit show LEDGER [--key PUB.pem] [--since T] [--until T] [--event E]\n"
@@ -1010,7 +1017,7 @@ main (int argc, char **argv)
 			return usage_error ("unknown option '%s'", argv[i]);
 		}
 	}
-	if (i + 1 >= argc) {
+	if (i >= argc || (i + 1 >= argc && strcmp (argv[i], "status") != 0)) {
 		fputs (usage_text, stderr);
 		return EXIT_USAGE;
 	}
