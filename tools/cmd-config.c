@@ -578,6 +578,8 @@ tpm2b_public_key (const unsigned char *buf, size_t len, const char *path, char *
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pkey = NULL;
 	BIGNUM *n = NULL, *e = NULL;
+	/* The builder keeps a pointer to the point until OSSL_PARAM_BLD_to_param. */
+	unsigned char point[1 + 2 * 66];
 	size_t off = 0;
 
 	memset (&pub, 0, sizeof pub);
@@ -605,7 +607,6 @@ tpm2b_public_key (const unsigned char *buf, size_t len, const char *path, char *
 			goto oom;
 		ctx = EVP_PKEY_CTX_new_from_name (NULL, "RSA", NULL);
 	} else if (t->type == TPM2_ALG_ECC) {
-		unsigned char point[1 + 2 * 66];
 		const char *group;
 		size_t fl;
 		switch (t->parameters.eccDetail.curveID) {
