@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The administration commands that change the configuration
- * (p11-warden(1)): slot add/list/remove, anchor enrol/list/remove,
- * policy add/remove/bind/list, and token init/init-pin/set-pin.
+ * (p11-warden(1)): slot add/list/remove/set, anchor enrol/list/remove,
+ * policy add/remove/bind/list, collector add/list/remove, module set/show,
+ * and token init/init-pin/set-pin.
  *
  * Every change goes through conf-edit.h: under the configuration's lock,
  * checked by the module's own parser before it is written, written
@@ -256,12 +257,19 @@ static const char slot_usage[] =
 	"                           [--policy NAME] [--gated yes|no] [--conf FILE]\n"
 	"       p11-warden slot list [--conf FILE]\n"
 	"       p11-warden slot remove NAME [--conf FILE]\n"
+	"       p11-warden slot set NAME [--collectors NAME,...] [--policy NAME]\n"
+	"                           [--gated yes|no] [--ungated URI]... [--conf FILE]\n"
 	"add: a [slot:NAME] section fronting the backend token URI selects (pkcs11:\n"
 	"token=...) in the backend's PKCS#11 module, logged in with the PIN in\n"
 	"--pin-file (a file others cannot read).  remove: the section (and the comment\n"
 	"lines directly above it); the slot's token state stays in the state\n"
 	"directory.  The change is checked by the module's parser, written\n"
-	"atomically, and recorded in the audit ledger when there is one.\n";
+	"atomically, and recorded in the audit ledger when there is one.\n"
+	"set: change a slot: collectors = (replaced; --collectors '' removes the line:\n"
+	"pushed evidence only), policy =, gated =, and an ungated = line per --ungated\n"
+	"(repeatable; a URI already there is not added twice).\n";
+
+static int slot_set (int argc, char **argv);
 
 /* The backend PIN file: it must exist and stay private (conf(5)), but
  * the tool never reads it. */
@@ -515,11 +523,13 @@ cmd_slot (int argc, char **argv)
 		return slot_list (argc, argv);
 	if (!strcmp (argv[0], "remove"))
 		return slot_remove (argc, argv);
+	if (!strcmp (argv[0], "set"))
+		return slot_set (argc, argv);
 	if (!strcmp (argv[0], "--help")) {
 		fputs (slot_usage, stdout);
 		return 0;
 	}
-	return usage_error ("unknown slot command '%s' (add, list, remove)", argv[0]);
+	return usage_error ("unknown slot command '%s' (add, list, remove, set)", argv[0]);
 }
 
 /* ------------------------------------------------------------ anchor */
@@ -1510,6 +1520,689 @@ cmd_policy_admin (int argc, char **argv)
 	}
 	return usage_error ("unknown policy command '%s' (check, test, add, remove, bind, list)",
 	                    argv[0]);
+}
+
+/* ------------------------------------------------------------ slot set */
+
+/* Append @s to the NUL-terminated @buf, truncating. */
+static void
+append (char *buf, size_t len, const char *s)
+{
+	size_t o = strlen (buf);
+	if (o + 1 < len)
+		snprintf (buf + o, len - o, "%s", s);
+}
+
+#define SLOT_SET_MAX_UNGATED 64
+
+static int
+slot_set (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "collectors", required_argument, NULL, 'C' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "gated", required_argument, NULL, 'g' },
+		{ "ungated", required_argument, NULL, 'u' },
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *collectors = NULL, *policy = NULL, *gated = NULL, *conf_file = NULL, *name;
+	const char *ungated[SLOT_SET_MAX_UNGATED];
+	char names[CONF_MAX_COLLECTORS][CONF_NAME_MAX + 1];
+	char copy[CONF_MAX_LINE + 1], list[CONF_MAX_LINE + 1] = "", section[64], err[1024];
+	char detail[1024] = "", line[CONF_MAX_LINE + 1];
+	const struct conf_slot *s = NULL;
+	const struct conf_policy *cp = NULL;
+	struct conf_edit *e = NULL;
+	struct conf cur;
+	struct record r = { 0 };
+	size_t n_ungated = 0, n_names = 0, changes = 0;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'C': collectors = optarg; break;
+		case 'P': policy = optarg; break;
+		case 'g': gated = optarg; break;
+		case 'u':
+			if (n_ungated >= SLOT_SET_MAX_UNGATED)
+				return usage_error ("at most 64 --ungated at once%s", NULL);
+			ungated[n_ungated++] = optarg;
+			break;
+		case 'c': conf_file = optarg; break;
+		case 'h': fputs (slot_usage, stdout); return 0;
+		default: return usage_error ("slot set: bad option%s", NULL);
+		}
+	}
+	if (!(name = one_name (argc, argv, "slot set")))
+		return EXIT_USAGE;
+	if (!collectors && !policy && !gated && n_ungated == 0)
+		return usage_error ("slot set needs --collectors, --policy, --gated or --ungated%s",
+		                    NULL);
+	if (gated && strcmp (gated, "yes") && strcmp (gated, "no"))
+		return usage_error ("--gated must be yes or no, not '%s'", gated);
+	if (policy && !valid_name (policy, CONF_NAME_MAX))
+		return usage_error ("invalid policy name '%s'", policy);
+	if (collectors) {
+		/* Names separated by commas or blanks, as conf.c reads the line;
+		 * written back separated by blanks (p11-warden.conf(5)). */
+		char *save = NULL;
+		if (strlen (collectors) >= sizeof copy)
+			return usage_error ("--collectors '%s': too long", collectors);
+		snprintf (copy, sizeof copy, "%s", collectors);
+		for (char *w = strtok_r (copy, " \t,", &save); w; w = strtok_r (NULL, " \t,", &save)) {
+			if (!valid_name (w, CONF_NAME_MAX))
+				return usage_error ("--collectors: invalid collector name '%s'", w);
+			for (size_t i = 0; i < n_names; i++) {
+				if (!strcmp (names[i], w))
+					return usage_error ("--collectors: '%s' is listed twice", w);
+			}
+			if (n_names >= CONF_MAX_COLLECTORS)
+				return usage_error ("--collectors: at most 16 collectors%s", NULL);
+			snprintf (names[n_names++], sizeof names[0], "%s", w);
+			if (list[0])
+				append (list, sizeof list, " ");
+			append (list, sizeof list, w);
+		}
+	}
+	for (size_t i = 0; i < n_ungated; i++) {
+		if ((rc = check_uri ("--ungated", ungated[i], P11_KIT_URI_FOR_OBJECT_ON_TOKEN)) != 0)
+			return rc;
+	}
+
+	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
+		return rc;
+	rc = EXIT_ENV;
+	for (size_t i = 0; i < cur.n_slots; i++) {
+		if (!strcmp (cur.slots[i].name, name))
+			s = &cur.slots[i];
+	}
+	if (!s) {
+		fprintf (stderr, "p11-warden: %s: unknown slot '%s'; nothing was changed\n",
+		         conf_edit_path (e), name);
+		goto out;
+	}
+	for (size_t i = 0; i < n_names; i++) {
+		if (!conf_find_collector (&cur, names[i])) {
+			fprintf (stderr, "p11-warden: %s: there is no [collector:%s] (add it first: "
+			         "p11-warden collector add %s --type ...); nothing was changed\n",
+			         conf_edit_path (e), names[i], names[i]);
+			goto out;
+		}
+	}
+	if (policy) {
+		cp = conf_find_policy (&cur, policy);
+		if (!cp) {
+			fprintf (stderr, "p11-warden: %s: there is no [policy:%s] (add it first: p11-warden "
+			         "policy add %s --file FILE); nothing was changed\n", conf_edit_path (e),
+			         policy, policy);
+			goto out;
+		}
+		/* A slot bound to a policy that refuses everything: as policy bind. */
+		if ((rc = check_policy_file (&cur, cp->file)) != 0)
+			goto out;
+		rc = EXIT_ENV;
+	}
+
+	snprintf (section, sizeof section, "slot:%s", name);
+	snprintf (r.reason, sizeof r.reason, "slot set %s", name);
+	snprintf (detail, sizeof detail, "slot '%s':", name);
+	if (collectors && list[0]) {
+		if (!conf_edit_set (e, section, "collectors", list, err, sizeof err))
+			goto edit_failed;
+		append (r.reason, sizeof r.reason, " collectors=");
+		for (size_t i = 0; i < n_names; i++) {
+			append (r.reason, sizeof r.reason, i ? "," : "");
+			append (r.reason, sizeof r.reason, names[i]);
+		}
+		append (detail, sizeof detail, " collectors ");
+		append (detail, sizeof detail, list);
+		append (detail, sizeof detail, ";");
+		changes++;
+	} else if (collectors) {
+		/* --collectors '': the line goes (pushed evidence only). */
+		if (conf_edit_get (e, section, "collectors", 0, line, sizeof line)) {
+			if (!conf_edit_remove (e, section, "collectors", 0, err, sizeof err))
+				goto edit_failed;
+			append (r.reason, sizeof r.reason, " collectors=");
+			append (detail, sizeof detail, " no collectors (was ");
+			append (detail, sizeof detail, line);
+			append (detail, sizeof detail, ");");
+			changes++;
+		}
+	}
+	if (policy) {
+		if (!s->policy || strcmp (s->policy, policy) != 0) {
+			if (!conf_edit_set (e, section, "policy", policy, err, sizeof err))
+				goto edit_failed;
+			append (r.reason, sizeof r.reason, " policy=");
+			append (r.reason, sizeof r.reason, policy);
+			append (detail, sizeof detail, " policy ");
+			append (detail, sizeof detail, policy);
+			append (detail, sizeof detail, ";");
+			changes++;
+		}
+	}
+	if (gated) {
+		if (!s->gated_set || s->gated != !strcmp (gated, "yes")) {
+			if (!conf_edit_set (e, section, "gated", gated, err, sizeof err))
+				goto edit_failed;
+			append (r.reason, sizeof r.reason, " gated=");
+			append (r.reason, sizeof r.reason, gated);
+			append (detail, sizeof detail, " gated ");
+			append (detail, sizeof detail, gated);
+			append (detail, sizeof detail, ";");
+			changes++;
+		}
+	}
+	for (size_t i = 0; i < n_ungated; i++) {
+		bool have = false;
+		/* The same URI again (in the file, or twice here) is one line. */
+		for (size_t k = 0; !have && conf_edit_get (e, section, "ungated", k, line, sizeof line);
+		     k++)
+			have = !strcmp (line, ungated[i]);
+		if (have)
+			continue;
+		if (!conf_edit_add (e, section, "ungated", ungated[i], err, sizeof err))
+			goto edit_failed;
+		append (r.reason, sizeof r.reason, " ungated=");
+		append (r.reason, sizeof r.reason, ungated[i]);
+		append (detail, sizeof detail, " ungated ");
+		append (detail, sizeof detail, ungated[i]);
+		append (detail, sizeof detail, ";");
+		changes++;
+	}
+	if (changes == 0) {
+		rc = 0;
+		if (json_out) {
+			struct json_object *o = json_object_new_object ();
+			json_object_object_add (o, "changed", json_object_new_boolean (false));
+			json_str (o, "conf", conf_edit_path (e));
+			print_json (o);
+		} else {
+			printf ("%s: slot '%s' is already so; nothing to change\n", conf_edit_path (e), name);
+		}
+		goto out;
+	}
+	detail[strlen (detail) - 1] = '\0'; /* the last ';' */
+	r.slot = name;
+	if ((rc = edit_commit (e, &r)) == 0)
+		report_change (conf_edit_path (e), "slot changed", detail);
+	goto out;
+edit_failed:
+	fprintf (stderr, "p11-warden: %s: %s; nothing was changed\n", conf_edit_path (e), err);
+out:
+	conf_free (&cur);
+	conf_edit_close (e);
+	return rc;
+}
+
+/* ------------------------------------------------------------ collector */
+
+static const char collector_usage[] =
+	"usage: p11-warden collector add NAME --type tpm2-quote --ak-handle 0x81xxxxxx\n"
+	"                                --pcrs SELECTION [--tcti TCTI] [--conf FILE]\n"
+	"       p11-warden collector add NAME --type command --command \"PATH ARG...\"\n"
+	"                                [--timeout-ms N] [--max-output BYTES] [--conf FILE]\n"
+	"       p11-warden collector list [--conf FILE]\n"
+	"       p11-warden collector remove NAME [--conf FILE]\n"
+	"add: a [collector:NAME] section (p11-warden.conf(5)): a TPM quote by the\n"
+	"attestation key at the persistent handle, over the PCRs in SELECTION (such as\n"
+	"sha256:0,1,7,16), through TCTI (default: tpm2-tss's choice); or a program\n"
+	"(absolute path, arguments separated by blanks, no shell) that prints the\n"
+	"evidence.  A slot runs it once listed: p11-warden slot set SLOT --collectors.\n"
+	"remove: refused while a slot lists it.\n";
+
+static int
+collector_add (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "tcti", required_argument, NULL, 'T' },
+		{ "ak-handle", required_argument, NULL, 'a' },
+		{ "pcrs", required_argument, NULL, 'p' },
+		{ "command", required_argument, NULL, 'x' },
+		{ "timeout-ms", required_argument, NULL, 'o' },
+		{ "max-output", required_argument, NULL, 'm' },
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *type = NULL, *tcti = NULL, *ak = NULL, *pcrs = NULL, *command = NULL;
+	const char *timeout = NULL, *max_output = NULL, *conf_file = NULL, *name;
+	const char *keys[4], *values[4];
+	char section[80], err[1024], detail[128];
+	struct conf_edit *e = NULL;
+	struct conf cur;
+	struct record r = { 0 };
+	size_t n = 0;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': type = optarg; break;
+		case 'T': tcti = optarg; break;
+		case 'a': ak = optarg; break;
+		case 'p': pcrs = optarg; break;
+		case 'x': command = optarg; break;
+		case 'o': timeout = optarg; break;
+		case 'm': max_output = optarg; break;
+		case 'c': conf_file = optarg; break;
+		case 'h': fputs (collector_usage, stdout); return 0;
+		default: return usage_error ("collector add: bad option%s", NULL);
+		}
+	}
+	if (!(name = one_name (argc, argv, "collector add")))
+		return EXIT_USAGE;
+	if (!valid_name (name, CONF_NAME_MAX))
+		return usage_error ("invalid collector name '%s': 1 to 63 of A-Z a-z 0-9 . _ -", name);
+	if (!type)
+		return usage_error ("collector add needs --type (tpm2-quote or command)%s", NULL);
+	if (!strcmp (type, "tpm2-quote")) {
+		unsigned long h;
+		char *end = NULL;
+		if (!ak || !pcrs)
+			return usage_error ("a tpm2-quote collector needs --ak-handle and --pcrs%s", NULL);
+		if (command || timeout || max_output)
+			return usage_error ("--command, --timeout-ms and --max-output are for command "
+			                    "collectors%s", NULL);
+		/* conf.c's rule: a persistent handle, written in hex with 0x. */
+		errno = 0;
+		h = strtoul (ak, &end, 16);
+		if (errno || !end || *end || strncmp (ak, "0x", 2) || h < 0x81000000UL ||
+		    h > 0x81ffffffUL)
+			return usage_error ("--ak-handle must be a persistent handle 0x81000000..0x81ffffff, "
+			                    "not '%s'", ak);
+		keys[n] = "type", values[n++] = type;
+		if (tcti)
+			keys[n] = "tcti", values[n++] = tcti;
+		keys[n] = "ak-handle", values[n++] = ak;
+		keys[n] = "pcrs", values[n++] = pcrs;
+	} else if (!strcmp (type, "command")) {
+		size_t plen = strcspn (command ? command : "", " \t");
+		char prog[PATH_MAX];
+		struct stat st;
+		if (!command)
+			return usage_error ("a command collector needs --command \"PATH ARG...\"%s", NULL);
+		if (tcti || ak || pcrs)
+			return usage_error ("--tcti, --ak-handle and --pcrs are for tpm2-quote "
+			                    "collectors%s", NULL);
+		if (command[0] != '/' || plen >= sizeof prog)
+			return usage_error ("--command must start with an absolute program path, not '%s'",
+			                    command);
+		memcpy (prog, command, plen);
+		prog[plen] = '\0';
+		errno = 0;
+		if (stat (prog, &st) != 0 || !S_ISREG (st.st_mode) || access (prog, X_OK) != 0) {
+			fprintf (stderr, "p11-warden: --command %s: %s\n", prog,
+			         errno ? strerror (errno) : "not an executable regular file");
+			return EXIT_ENV;
+		}
+		keys[n] = "type", values[n++] = type;
+		keys[n] = "command", values[n++] = command;
+		if (timeout)
+			keys[n] = "timeout-ms", values[n++] = timeout;
+		if (max_output)
+			keys[n] = "max-output", values[n++] = max_output;
+	} else {
+		return usage_error ("--type must be tpm2-quote or command, not '%s'", type);
+	}
+
+	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
+		return rc;
+	rc = EXIT_ENV;
+	if (conf_find_collector (&cur, name)) {
+		fprintf (stderr, "p11-warden: %s:%d: collector '%s' exists already; nothing was "
+		         "changed\n", conf_edit_path (e), conf_find_collector (&cur, name)->line, name);
+		goto out;
+	}
+	snprintf (section, sizeof section, "collector:%s", name);
+	if (!conf_edit_add_section (e, section, keys, values, n, err, sizeof err)) {
+		fprintf (stderr, "p11-warden: %s: %s; nothing was changed\n", conf_edit_path (e), err);
+		goto out;
+	}
+	snprintf (r.reason, sizeof r.reason, "collector add %s", name);
+	if ((rc = edit_commit (e, &r)) == 0) {
+		snprintf (detail, sizeof detail, "collector '%s' (%s)", name, type);
+		report_change (conf_edit_path (e), "collector added", detail);
+	}
+out:
+	conf_free (&cur);
+	conf_edit_close (e);
+	return rc;
+}
+
+static int
+collector_list (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_file = NULL;
+	struct json_object *arr;
+	struct conf conf;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_file = optarg; break;
+		case 'h': fputs (collector_usage, stdout); return 0;
+		default: return usage_error ("collector list: bad option%s", NULL);
+		}
+	}
+	if (optind != argc)
+		return usage_error ("collector list takes no arguments%s", NULL);
+	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
+		conf_free (&conf);
+		return rc;
+	}
+	arr = json_out ? json_object_new_array () : NULL;
+	for (size_t i = 0; i < conf.n_collectors; i++) {
+		const struct conf_collector *k = &conf.collectors[i];
+		bool tpm = k->type == CONF_COLLECTOR_TPM2_QUOTE;
+		struct json_object *o = NULL, *used = NULL;
+		char handle[16];
+		snprintf (handle, sizeof handle, "0x%08lx", k->ak_handle);
+		if (arr) {
+			o = json_object_new_object ();
+			used = json_object_new_array ();
+			json_str (o, "name", k->name);
+			json_str (o, "type", tpm ? "tpm2-quote" : "command");
+			if (tpm) {
+				json_str (o, "tcti", k->tcti);
+				json_str (o, "ak-handle", handle);
+				json_str (o, "pcrs", k->pcrs);
+			} else {
+				struct json_object *a = json_object_new_array ();
+				for (size_t j = 0; j < k->argc; j++)
+					json_object_array_add (a, json_object_new_string (k->argv[j]));
+				json_object_object_add (o, "command", a);
+				json_object_object_add (o, "timeout-ms", json_object_new_int64 (k->timeout_ms));
+				json_object_object_add (o, "max-output", json_object_new_int64 (k->max_output));
+			}
+		} else if (tpm) {
+			printf ("%s: tpm2-quote, ak-handle %s, pcrs %s, tcti %s\n", k->name, handle, k->pcrs,
+			        k->tcti ? k->tcti : "(tpm2-tss default)");
+		} else {
+			printf ("%s: command", k->name);
+			for (size_t j = 0; j < k->argc; j++)
+				printf (" %s", k->argv[j]);
+			printf (", timeout %u ms, max-output %u bytes\n", k->timeout_ms, k->max_output);
+		}
+		for (size_t j = 0; j < conf.n_slots; j++) {
+			const struct conf_slot *s = &conf.slots[j];
+			for (size_t m = 0; m < s->n_collectors; m++) {
+				if (strcmp (s->collectors[m], k->name) != 0)
+					continue;
+				if (used)
+					json_object_array_add (used, json_object_new_string (s->name));
+				else
+					printf ("    slot %s\n", s->name);
+			}
+		}
+		if (o) {
+			json_object_object_add (o, "slots", used);
+			json_object_array_add (arr, o);
+		}
+	}
+	if (arr)
+		print_json (arr);
+	else if (conf.n_collectors == 0)
+		printf ("%s: no collectors\n", conf.path);
+	conf_free (&conf);
+	return 0;
+}
+
+static int
+collector_remove (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_file = NULL, *name;
+	char section[80], err[1024];
+	struct conf_edit *e = NULL;
+	struct conf cur;
+	struct record r = { 0 };
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_file = optarg; break;
+		case 'h': fputs (collector_usage, stdout); return 0;
+		default: return usage_error ("collector remove: bad option%s", NULL);
+		}
+	}
+	if (!(name = one_name (argc, argv, "collector remove")))
+		return EXIT_USAGE;
+	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
+		return rc;
+	rc = EXIT_ENV;
+	if (!conf_find_collector (&cur, name)) {
+		fprintf (stderr, "p11-warden: %s: unknown collector '%s'; nothing was changed\n",
+		         conf_edit_path (e), name);
+		goto out;
+	}
+	/* A slot listing a missing collector makes the file invalid. */
+	for (size_t i = 0; i < cur.n_slots; i++) {
+		const struct conf_slot *s = &cur.slots[i];
+		for (size_t j = 0; j < s->n_collectors; j++) {
+			if (strcmp (s->collectors[j], name) != 0)
+				continue;
+			fprintf (stderr, "p11-warden: collector '%s' is listed by slot '%s' (%s:%d); change "
+			         "the slot's collectors first (p11-warden slot set %s --collectors ...); "
+			         "nothing was changed\n", name, s->name, conf_edit_path (e), s->line,
+			         s->name);
+			goto out;
+		}
+	}
+	snprintf (section, sizeof section, "collector:%s", name);
+	if (!conf_edit_remove_section (e, section, err, sizeof err)) {
+		fprintf (stderr, "p11-warden: %s: %s\n", conf_edit_path (e), err);
+		goto out;
+	}
+	snprintf (r.reason, sizeof r.reason, "collector remove %s", name);
+	if ((rc = edit_commit (e, &r)) == 0)
+		report_change (conf_edit_path (e), "collector removed", name);
+out:
+	conf_free (&cur);
+	conf_edit_close (e);
+	return rc;
+}
+
+int
+cmd_collector (int argc, char **argv)
+{
+	if (!strcmp (argv[0], "add"))
+		return collector_add (argc, argv);
+	if (!strcmp (argv[0], "list"))
+		return collector_list (argc, argv);
+	if (!strcmp (argv[0], "remove"))
+		return collector_remove (argc, argv);
+	if (!strcmp (argv[0], "--help")) {
+		fputs (collector_usage, stdout);
+		return 0;
+	}
+	return usage_error ("unknown collector command '%s' (add, list, remove)", argv[0]);
+}
+
+/* ------------------------------------------------------------ module */
+
+static const char module_usage[] =
+	"usage: p11-warden module set KEY=VALUE [KEY=VALUE...] [--conf FILE]\n"
+	"       p11-warden module show [--conf FILE]\n"
+	"set: the [module] keys of p11-warden.conf(5), all in one change (so that keys\n"
+	"that go together, audit-ledger and audit-key, are set together); a key that is\n"
+	"there changes in place, one that is not is added; [module] is created when\n"
+	"missing.  The module's parser decides which keys and values are valid.  The\n"
+	"change is recorded in the audit ledger the new configuration names.\n"
+	"show: every [module] key with the value the module uses (defaults included).\n";
+
+#define MODULE_SET_MAX 32
+
+static int
+module_set (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_file = NULL, *keys[MODULE_SET_MAX], *values[MODULE_SET_MAX];
+	char names[MODULE_SET_MAX][64], err[1024], detail[1024] = "";
+	struct conf_edit *e = NULL;
+	struct conf cur;
+	struct record r = { 0 };
+	size_t n = 0;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_file = optarg; break;
+		case 'h': fputs (module_usage, stdout); return 0;
+		default: return usage_error ("module set: bad option%s", NULL);
+		}
+	}
+	if (optind >= argc)
+		return usage_error ("module set needs KEY=VALUE ...%s", NULL);
+	for (int i = optind; i < argc; i++) {
+		const char *eq = strchr (argv[i], '=');
+		size_t klen = eq ? (size_t)(eq - argv[i]) : 0;
+		if (!eq || klen == 0 || klen >= sizeof names[0])
+			return usage_error ("module set: '%s' is not KEY=VALUE", argv[i]);
+		if (n >= MODULE_SET_MAX)
+			return usage_error ("module set: too many keys%s", NULL);
+		memcpy (names[n], argv[i], klen);
+		names[n][klen] = '\0';
+		for (size_t j = 0; j < n; j++) {
+			if (!strcmp (names[j], names[n]))
+				return usage_error ("module set: '%s' is given twice", names[n]);
+		}
+		keys[n] = names[n];
+		values[n++] = eq + 1;
+	}
+	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
+		return rc;
+	rc = EXIT_ENV;
+	if (!conf_edit_has_section (e, "module", NULL)) {
+		/* conf-edit.h adds a section at the end of the file; it has no
+		 * edit that inserts one before the others.  The parser takes
+		 * [module] anywhere. */
+		if (!conf_edit_add_section (e, "module", keys, values, n, err, sizeof err))
+			goto edit_failed;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (!conf_edit_set (e, "module", keys[i], values[i], err, sizeof err))
+				goto edit_failed;
+		}
+	}
+	snprintf (r.reason, sizeof r.reason, "module set");
+	for (size_t i = 0; i < n; i++) {
+		append (r.reason, sizeof r.reason, " ");
+		append (r.reason, sizeof r.reason, keys[i]);
+		append (detail, sizeof detail, i ? "; " : "");
+		append (detail, sizeof detail, keys[i]);
+		append (detail, sizeof detail, " = ");
+		append (detail, sizeof detail, values[i]);
+	}
+	if ((rc = edit_commit (e, &r)) == 0)
+		report_change (conf_edit_path (e), "[module] set", detail);
+	goto out;
+edit_failed:
+	fprintf (stderr, "p11-warden: %s: %s; nothing was changed\n", conf_edit_path (e), err);
+out:
+	conf_free (&cur);
+	conf_edit_close (e);
+	return rc;
+}
+
+static int
+module_show (int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const sinks[] = { "syslog", "stderr", "none" };
+	static const char *const levels[] = { "error", "warning", "info", "debug" };
+	static const char *const fsyncs[] = { "always", "batch", "none" };
+	const char *conf_file = NULL;
+	char num[7][16];
+	struct conf conf;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_file = optarg; break;
+		case 'h': fputs (module_usage, stdout); return 0;
+		default: return usage_error ("module show: bad option%s", NULL);
+		}
+	}
+	if (optind != argc)
+		return usage_error ("module show takes no arguments%s", NULL);
+	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
+		conf_free (&conf);
+		return rc;
+	}
+	snprintf (num[0], sizeof num[0], "%u", conf.pin_max_failures);
+	snprintf (num[1], sizeof num[1], "%u", conf.pin_kdf_iterations);
+	snprintf (num[2], sizeof num[2], "%u", conf.gate_cache_ms);
+	snprintf (num[3], sizeof num[3], "%u", conf.clock_skew);
+	snprintf (num[4], sizeof num[4], "%u", conf.audit_batch_ms);
+	snprintf (num[5], sizeof num[5], "%u", conf.audit_batch_max);
+	{
+		const char *k[] = { "log", "log-level", "state-dir", "pin-max-failures",
+			            "pin-kdf-iterations", "gate-cache-ms", "clock-skew", "audit-ledger",
+			            "audit-key", "audit-fsync", "audit-batch-ms", "audit-batch-max" };
+		const char *v[] = {
+			(unsigned)conf.log_sink < 3 ? sinks[conf.log_sink] : "?",
+			(unsigned)conf.log_level < 4 ? levels[conf.log_level] : "?",
+			conf.state_dir, num[0], num[1], num[2], num[3], conf.audit_ledger, conf.audit_key,
+			(unsigned)conf.audit_fsync < 3 ? fsyncs[conf.audit_fsync] : "?", num[4], num[5],
+		};
+		struct json_object *o = json_out ? json_object_new_object () : NULL;
+		if (!o)
+			printf ("# %s: [module] as the module reads it (defaults included)\n[module]\n",
+			        conf.path);
+		for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+			if (o)
+				json_str (o, k[i], v[i]);
+			else if (v[i])
+				printf ("%s = %s\n", k[i], v[i]);
+			else
+				printf ("# %s: not set\n", k[i]);
+		}
+		if (o)
+			print_json (o);
+	}
+	conf_free (&conf);
+	return 0;
+}
+
+int
+cmd_module (int argc, char **argv)
+{
+	if (!strcmp (argv[0], "set"))
+		return module_set (argc, argv);
+	if (!strcmp (argv[0], "show"))
+		return module_show (argc, argv);
+	if (!strcmp (argv[0], "--help")) {
+		fputs (module_usage, stdout);
+		return 0;
+	}
+	return usage_error ("unknown module command '%s' (set, show)", argv[0]);
 }
 
 /* ------------------------------------------------------------ token */

@@ -1004,6 +1004,8 @@ static const struct {
 	{ "slot", cmd_slot },
 	{ "anchor", cmd_anchor },
 	{ "token", cmd_token },
+	{ "collector", cmd_collector },
+	{ "module", cmd_module },
 	{ "key", cmd_key },
 	{ "status", cmd_status },
 	{ "doctor", cmd_doctor },

@@ -45,6 +45,8 @@ int cmd_slot (int argc, char **argv) __attribute__ ((weak));          /* cmd-con
 int cmd_anchor (int argc, char **argv) __attribute__ ((weak));        /* cmd-config.c */
 int cmd_token (int argc, char **argv) __attribute__ ((weak));         /* cmd-config.c */
 int cmd_policy_admin (int argc, char **argv) __attribute__ ((weak));  /* cmd-config.c */
+int cmd_collector (int argc, char **argv) __attribute__ ((weak));     /* cmd-config.c */
+int cmd_module (int argc, char **argv) __attribute__ ((weak));        /* cmd-config.c */
 int cmd_key (int argc, char **argv) __attribute__ ((weak));           /* cmd-status.c */
 int cmd_status (int argc, char **argv) __attribute__ ((weak));        /* cmd-status.c */
 int cmd_doctor (int argc, char **argv) __attribute__ ((weak));        /* cmd-status.c */

@@ -9,7 +9,10 @@
 # PIN file others can read, a ledger that cannot be written, a second
 # administrator holding the lock): a clear message, a non-zero exit and the
 # file unchanged; two administrators at once: both changes land; the
-# administrator's comments survive every change; pkcs11-tool works through
+# administrator's comments survive every change; collector add/list/remove,
+# slot set and module set/show, with refusals (an unknown collector in
+# --collectors, a bad ak-handle, audit-ledger without audit-key, a collector
+# a slot still lists: file unchanged); pkcs11-tool works through
 # the edited configuration, and `audit verify|show` has the admin records.
 #
 # swtpm and tpm2-tools hang with the sanitizer runtimes preloaded (the
@@ -293,6 +296,141 @@ tool slot remove spare --conf "$C"
 t "slot remove: an unknown slot is refused, file unchanged" refused 3 "unknown slot 'spare'"
 t "after all changes: the administrator's comments are kept byte for byte" kept_comments
 
+# ---------------------------------------------------------------- collector add/list/remove, slot set
+# section SECTION FILE: the lines of [SECTION] in FILE (exported for bash -c).
+section() { awk -v h="[$1]" '$0 == h { on = 1; next } /^\[/ { on = 0 } on' "$2"; }
+export -f section
+tool collector add tpm --conf "$C" --type tpm2-quote --tcti "swtpm:path=$W/tpm/sock" \
+	--ak-handle 0x81010002 --pcrs sha256:0,16
+t "collector add: a tpm2-quote collector" \
+	bash -c "[ $rc -eq 0 ] && grep -q \"collector added: collector 'tpm' (tpm2-quote)\" '$out'"
+t "collector add: ... its section, with its keys" \
+	bash -c "grep -q '^\[collector:tpm\]$' '$C' && grep -q '^ak-handle = 0x81010002$' '$C' && grep -q '^pcrs = sha256:0,16$' '$C'"
+tool collector add cmd --conf "$C" --type command --command "/bin/cat -" --timeout-ms 2000
+t "collector add: a command collector" \
+	bash -c "[ $rc -eq 0 ] && grep -q '^command = /bin/cat -$' '$C' && grep -q '^timeout-ms = 2000$' '$C'"
+snap
+tool collector add bad --conf "$C" --type tpm2-quote --ak-handle 0x01000000 --pcrs sha256:0
+t "collector add: an ak-handle that is not persistent is a usage error, file unchanged" \
+	refused 2 "--ak-handle must be a persistent handle"
+tool collector add bad --conf "$C" --type tpm2-quote --ak-handle 81010002 --pcrs sha256:0
+t "collector add: an ak-handle without 0x is a usage error, file unchanged" \
+	refused 2 "--ak-handle must be a persistent handle"
+tool collector add bad --conf "$C" --type tpm2-quote --ak-handle 0x81010002
+t "collector add: tpm2-quote without --pcrs is a usage error, file unchanged" \
+	refused 2 "needs --ak-handle and --pcrs"
+tool collector add bad --conf "$C" --type command --command "cat -"
+t "collector add: a command without an absolute path is a usage error, file unchanged" \
+	refused 2 "absolute program path"
+tool collector add bad --conf "$C" --type command --command "/bin/cat" --timeout-ms 999999
+t "collector add: a timeout conf_parse refuses is refused, file unchanged" \
+	refused 3 "'timeout-ms' must be an integer"
+tool collector add bad --conf "$C" --type nfc --command /bin/cat
+t "collector add: an unknown type is a usage error, file unchanged" refused 2 "--type must be"
+tool collector add tpm --conf "$C" --type command --command /bin/cat
+t "collector add: a duplicate name is refused, file unchanged" \
+	refused 3 "collector 'tpm' exists already"
+tool slot set hsm --conf "$C" --collectors tpm,nosuch
+t "slot set: an unknown collector in --collectors is refused, file unchanged" \
+	refused 3 "there is no \[collector:nosuch\]"
+tool slot set nosuch --conf "$C" --gated yes
+t "slot set: an unknown slot is refused, file unchanged" refused 3 "unknown slot 'nosuch'"
+tool slot set hsm --conf "$C" --policy nosuch
+t "slot set: an unknown policy is refused, file unchanged" refused 3 "there is no \[policy:nosuch\]"
+tool slot set hsm --conf "$C" --gated maybe
+t "slot set: --gated other than yes/no is a usage error, file unchanged" \
+	refused 2 "--gated must be yes or no"
+tool slot set hsm --conf "$C" --ungated 'not a uri'
+t "slot set: an --ungated that is no PKCS#11 URI is a usage error, file unchanged" \
+	refused 2 "not a valid PKCS#11 URI"
+tool slot set hsm --conf "$C"
+t "slot set: nothing to set is a usage error, file unchanged" refused 2 "slot set needs"
+tool slot set hsm --conf "$C" --collectors tpm,cmd --policy pcr16 --gated yes \
+	--ungated 'pkcs11:object=pub1' --ungated 'pkcs11:object=pub2'
+t "slot set: collectors, gated and two ungated lines in one change" exited 0
+t "slot set: ... in [slot:hsm]" bash -c "s=\$(section slot:hsm '$C'); grep -qx 'collectors = tpm cmd' <<<\"\$s\" && grep -qx 'gated = yes' <<<\"\$s\" && grep -qx 'ungated = pkcs11:object=pub1' <<<\"\$s\" && grep -qx 'ungated = pkcs11:object=pub2' <<<\"\$s\" && [ \$(grep -c '^policy = ' <<<\"\$s\") -eq 1 ]"
+tool slot set hsm --conf "$C" --collectors tpm
+t "slot set: --collectors replaces the line in place" \
+	bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^collectors' '$C') -eq 1 ] && grep -q '^collectors = tpm$' '$C'"
+snap
+tool slot set hsm --conf "$C" --ungated 'pkcs11:object=pub1' --gated yes
+t "slot set: an ungated URI already there and the same gated: nothing to change, file unchanged" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'nothing to change' '$out' && cmp -s '$C' '$W/snap.conf'"
+tool slot list --conf "$C"
+t "slot list: the ungated lines slot set added" in_out "ungated pkcs11:object=pub2"
+tool collector list --conf "$C"
+t "collector list: each collector and the slots that list it" \
+	bash -c "[ $rc -eq 0 ] && grep -q '^tpm: tpm2-quote, ak-handle 0x81010002, pcrs sha256:0,16' '$out' && grep -q '^cmd: command /bin/cat -, timeout 2000 ms' '$out' && grep -q '^    slot hsm' '$out'"
+tool --json collector list --conf "$C"
+t "collector list --json" \
+	json "[k['name'] for k in j] == ['tpm', 'cmd'] and j[0]['slots'] == ['hsm'] and j[1]['slots'] == [] and j[1]['command'] == ['/bin/cat', '-']"
+tool collector remove tpm --conf "$C"
+t "collector remove: refused while a slot lists it, file unchanged" \
+	refused 3 "collector 'tpm' is listed by slot 'hsm'"
+tool collector remove nosuch --conf "$C"
+t "collector remove: an unknown collector is refused, file unchanged" \
+	refused 3 "unknown collector 'nosuch'"
+tool collector remove cmd --conf "$C"
+t "collector remove: a collector no slot lists goes" \
+	bash -c "[ $rc -eq 0 ] && ! grep -q 'collector:cmd' '$C'"
+tool slot set hsm --conf "$C" --collectors ''
+t "slot set --collectors '': the collectors line goes" \
+	bash -c "[ $rc -eq 0 ] && ! grep -q '^collectors' '$C'"
+tool collector remove tpm --conf "$C"
+t "collector remove: ... and then the collector it listed" \
+	bash -c "[ $rc -eq 0 ] && ! grep -q 'collector:tpm' '$C'"
+
+# ---------------------------------------------------------------- module set/show
+tool module set gate-cache-ms=500 --conf "$C"
+t "module set: a key not there is added to [module]" \
+	bash -c "[ $rc -eq 0 ] && section module '$C' | grep -qx 'gate-cache-ms = 500'"
+tool module set gate-cache-ms=400 clock-skew=30 --conf "$C"
+t "module set: two keys in one change, one of them in place" \
+	bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^gate-cache-ms' '$C') -eq 1 ] && section module '$C' | grep -qx 'gate-cache-ms = 400' && section module '$C' | grep -qx 'clock-skew = 30'"
+snap
+tool module set log-level=loud --conf "$C"
+t "module set: a value conf_parse refuses is refused, file unchanged" \
+	refused 3 "'log-level' must be error, warning, info or debug"
+tool module set nosuch=1 gate-cache-ms=1 --conf "$C"
+t "module set: a key conf.c does not know is refused, file unchanged" \
+	refused 3 "unknown key 'nosuch' in \[module\]"
+tool module set gate-cache-ms --conf "$C"
+t "module set: an argument that is not KEY=VALUE is a usage error, file unchanged" \
+	refused 2 "is not KEY=VALUE"
+tool module set clock-skew=1 clock-skew=2 --conf "$C"
+t "module set: a key given twice is a usage error, file unchanged" refused 2 "given twice"
+tool module show --conf "$C"
+t "module show: the [module] keys as the module reads them" \
+	bash -c "[ $rc -eq 0 ] && grep -qx 'gate-cache-ms = 400' '$out' && grep -qx 'log = stderr' '$out' && grep -qx 'audit-ledger = $W/audit/ledger' '$out' && grep -qx 'pin-max-failures = 10' '$out'"
+tool --json module show --conf "$C"
+t "module show --json" json "j['clock-skew'] == '30' and j['audit-key'] == '$W/audit.pem'"
+# A file without [module]: the audit keys go together, in one change.
+M=$W/etc/module.conf
+cat >"$M" <<EOT
+# a host without [module] yet
+
+# the backend
+[slot:m]
+backend = pkcs11
+module = $SOFTHSM2_MODULE
+token = pkcs11:token=m
+pin-file = $W/backend.pin
+EOT
+chmod 0644 "$M"
+cp -p "$M" module.snap
+tool module set audit-ledger="$W/audit/module-ledger" --conf "$M"
+t "module set: audit-ledger without audit-key is refused, file unchanged" \
+	bash -c "[ $rc -eq 3 ] && grep -q \"'audit-ledger' and 'audit-key' go together\" '$err' && cmp -s '$M' module.snap && [ ! -e '$W/audit/module-ledger' ]"
+tool module set audit-ledger="$W/audit/module-ledger" audit-key="$W/audit.pem" --conf "$M"
+t "module set: audit-ledger and audit-key at once create [module]" \
+	bash -c "[ $rc -eq 0 ] && grep -qx '\[module\]' '$M' && grep -qx 'audit-ledger = $W/audit/module-ledger' '$M' && grep -qx 'audit-key = $W/audit.pem' '$M'"
+t "module set: ... the file's lines are kept" \
+	bash -c "head -c \$(stat -c %s module.snap) '$M' | cmp -s - module.snap"
+tool audit show "$W/audit/module-ledger" --key "$W/audit-pub.pem" --event admin
+t "module set: ... recorded in the ledger the new configuration names" \
+	in_out "admin .*reason=\"module set audit-ledger audit-key\""
+t "after the collector, slot set and module changes: the comments are kept" kept_comments
+
 # ---------------------------------------------------------------- two administrators
 snap
 flock "$C.lock" sleep 8 &
@@ -374,11 +512,15 @@ t "audit verify: the ledger with the admin records is intact" exited 0
 tool audit show "$W/audit/ledger" --key "$W/audit-pub.pem" --event admin
 for r in "slot add hsm" "anchor enrol ak tpm2-quote sha256:$(fpr ak-rsa.pem)" "policy add pcr16" \
 	"policy bind pcr16 slot hsm key pkcs11:object=k1" "anchor remove verifier" "slot remove spare" \
-	"token init hsm" "token init-pin hsm" "token set-pin hsm user"; do
+	"token init hsm" "token init-pin hsm" "token set-pin hsm user" "collector add tpm" \
+	"collector add cmd" \
+	"slot set hsm collectors=tpm,cmd gated=yes ungated=pkcs11:object=pub1 ungated=pkcs11:object=pub2" \
+	"slot set hsm collectors=tpm" "collector remove cmd" "slot set hsm collectors=" \
+	"collector remove tpm" "module set gate-cache-ms" "module set gate-cache-ms clock-skew"; do
 	t "audit show: an admin record \"$r\"" in_out "admin .*reason=\"$r\""
 done
 t "audit show: admin records name the administrator" in_out "admin .*slot=hsm user=[^ ]+ .*reason=\"slot add hsm\""
-t "audit show: no record of the refused changes" not_in_out "slot add (bad|late|x)\"|policy add (broken|ghost)"
+t "audit show: no record of the refused changes" not_in_out "slot add (bad|late|x)\"|policy add (broken|ghost)|collector add bad|module set (log-level|nosuch|clock-skew\")|slot set (nosuch|hsm\")"
 tool audit show "$W/audit/ledger" --key "$W/audit-pub.pem" --event token-init
 t "audit show: the module's own token-init record" in_out "token-init .*slot=hsm"
 
