@@ -17,6 +17,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-bad-config.sh \
 	tests/integration/test-tpm-quote.sh \
 	tests/integration/test-tool.sh \
+	tests/integration/test-walkthrough.sh \
 	$(NULL)
 # GnuTLS's p11tool hangs at exit when the ASan runtime is preloaded into it
 # (libp11-kit's destructor blocks in freelocale; it does so with SoftHSM
