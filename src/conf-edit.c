@@ -226,8 +226,10 @@ check_value (const char *key, const char *value, char *err, size_t errlen)
 		          value);
 		return false;
 	}
-	if (!strcmp (key, "") || strpbrk (key, "=:[;# \t")) {
-		snprintf (err, errlen, "bad key name '%s'", key);
+	/* Key names are what p11-warden.conf(5) has: [a-z0-9-], nothing a
+	 * line or inih could read otherwise. */
+	if (!strcmp (key, "") || strspn (key, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen (key)) {
+		snprintf (err, errlen, "bad key name (the keys of p11-warden.conf(5) are a-z, 0-9, -)");
 		return false;
 	}
 	return true;
@@ -311,11 +313,27 @@ take_lock (struct conf_edit *e, unsigned int wait_ms, char *err, size_t errlen)
 	struct timespec start, now, pause = { 0, 20 * 1000 * 1000 };
 	/* Private to the administrators: whoever can lock it can keep the
 	 * others waiting. */
-	e->lock_fd = open (e->lock_path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	e->lock_fd = open (e->lock_path,
+	                   O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
 	if (e->lock_fd < 0) {
 		snprintf (err, errlen, "%s: cannot open the lock file: %s", e->lock_path,
 		          strerror (errno));
 		return false;
+	}
+	{
+		/* A regular file (not a FIFO someone planted, which would hang
+		 * the open's users), owned like the configuration: root editing
+		 * first must not lock its owner out. */
+		struct stat lst, cst;
+		if (fstat (e->lock_fd, &lst) != 0 || !S_ISREG (lst.st_mode)) {
+			snprintf (err, errlen, "%s: not a regular file", e->lock_path);
+			return false;
+		}
+		if (geteuid () == 0 && lst.st_uid == 0 && stat (e->path, &cst) == 0 &&
+		    cst.st_uid != 0)
+			if (fchown (e->lock_fd, cst.st_uid, cst.st_gid) != 0)
+				fprintf (stderr, "p11-warden: warning: %s: cannot give it to the "
+				         "configuration's owner: %s\n", e->lock_path, strerror (errno));
 	}
 	clock_gettime (CLOCK_MONOTONIC, &start);
 	for (;;) {

@@ -93,6 +93,9 @@ struct record {
 	const char *slot;
 	char reason[256];
 	bool made;        /* the change is made already (a token's, through the module) */
+	bool recorded;    /* record_admin wrote it (to the ledger below) */
+	char *ledger, *key; /* that ledger and its key, to say if it was not made */
+	int fsync;
 };
 
 /*
@@ -134,6 +137,12 @@ record_admin (const struct conf *conf, void *user, char *err, size_t errlen)
 	rc = ledger_append (&rec);
 	if (rc == 0)
 		rc = ledger_flush ();
+	if (rc == 0 && !r->made) {
+		r->recorded = true;
+		r->ledger = strdup (conf->audit_ledger);
+		r->key = strdup (conf->audit_key);
+		r->fsync = conf->audit_fsync;
+	}
 	if (rc != 0) {
 		ledger_last_error (msg, sizeof msg);
 		snprintf (err, errlen, "audit ledger %s: cannot record the change: %s; %s",
@@ -182,11 +191,52 @@ fail:
 	return EXIT_ENV;
 }
 
+/* The change was recorded, then could not be made (the rename failed: a
+ * bind-mounted or immutable file): the ledger must not say it was. */
+static void
+record_not_made (struct record *r, const char *why)
+{
+	struct ledger_options opt;
+	struct ledger_record rec;
+	char who[64], msg[512], reason[768];
+
+	memset (&opt, 0, sizeof opt);
+	opt.path = r->ledger;
+	opt.key_file = r->key;
+	opt.fsync = (enum ledger_fsync)r->fsync;
+	opt.batch_ms = LEDGER_DEFAULT_BATCH_MS;
+	opt.batch_max = LEDGER_DEFAULT_BATCH_MAX;
+	if (ledger_open (&opt, msg, sizeof msg) != 0) {
+		fprintf (stderr, "p11-warden: audit ledger %s: %s: it records '%s', which was NOT made\n",
+		         r->ledger, msg, r->reason);
+		return;
+	}
+	admin_user (who, sizeof who);
+	snprintf (reason, sizeof reason, "NOT MADE: %s: %.400s", r->reason, why);
+	memset (&rec, 0, sizeof rec);
+	rec.event = "admin";
+	rec.slot = r->slot;
+	rec.reason = reason;
+	rec.user = who;
+	rec.verdict = "fail";
+	if (ledger_append (&rec) != 0 || ledger_flush () != 0)
+		fprintf (stderr, "p11-warden: audit ledger %s: it records '%s', which was NOT made\n",
+		         r->ledger, r->reason);
+	ledger_close ();
+}
+
 static int
 edit_commit (struct conf_edit *e, struct record *r)
 {
 	char err[1536];
-	if (!conf_edit_commit (e, record_admin, r, NULL, err, sizeof err)) {
+	bool ok = conf_edit_commit (e, record_admin, r, NULL, err, sizeof err);
+	if (!ok && r->recorded)
+		record_not_made (r, err);
+	free (r->ledger);
+	free (r->key);
+	r->ledger = r->key = NULL;
+	r->recorded = false;
+	if (!ok) {
 		fail_msg (err);
 		return EXIT_ENV;
 	}
