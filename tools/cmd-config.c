@@ -431,7 +431,9 @@ slot_add (int argc, char **argv)
 		goto out;
 	}
 	r.slot = name;
-	snprintf (r.reason, sizeof r.reason, "slot add %s", name);
+	/* What the module will load and log in to, for the auditor. */
+	snprintf (r.reason, sizeof r.reason, "slot add %s module=%.90s token=%.90s", name, module,
+	          token);
 	if ((rc = edit_commit (e, &r)) == 0) {
 		char detail[128];
 		snprintf (detail, sizeof detail, "slot '%s'", name);
@@ -932,6 +934,16 @@ anchor_enrol (int argc, char **argv)
 		if (!strcmp (cur.anchors[i].file, dest)) {
 			fprintf (stderr, "p11-warden: %s:%d: anchor '%s' uses %s; nothing was changed\n",
 			         conf_edit_path (e), cur.anchors[i].line, cur.anchors[i].name, dest);
+			goto out;
+		}
+	}
+	{
+		/* A file there that no anchor uses is not this command's to
+		 * replace (or to remove if the change then fails). */
+		struct stat st;
+		if (lstat (dest, &st) == 0) {
+			fprintf (stderr, "p11-warden: %s exists already (no anchor uses it): remove it or "
+			         "choose another name; nothing was changed\n", dest);
 			goto out;
 		}
 	}
@@ -1914,7 +1926,14 @@ collector_add (int argc, char **argv)
 		fprintf (stderr, "p11-warden: %s: %s; nothing was changed\n", conf_edit_path (e), err);
 		goto out;
 	}
+	/* What the module will run (or ask), for the auditor. */
 	snprintf (r.reason, sizeof r.reason, "collector add %s", name);
+	for (size_t i = 0; i < n; i++) {
+		append (r.reason, sizeof r.reason, " ");
+		append (r.reason, sizeof r.reason, keys[i]);
+		append (r.reason, sizeof r.reason, "=");
+		append (r.reason, sizeof r.reason, values[i]);
+	}
 	if ((rc = edit_commit (e, &r)) == 0) {
 		snprintf (detail, sizeof detail, "collector '%s' (%s)", name, type);
 		report_change (conf_edit_path (e), "collector added", detail);

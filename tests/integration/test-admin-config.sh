@@ -194,6 +194,12 @@ t "anchor enrol: ... with its fingerprint" in_out "sha256:$(fpr verifier.pem)"
 snap
 tool anchor enrol ak --conf "$C" --format tpm2-quote --file "$W/ak-rsa.pem"
 t "anchor enrol: a duplicate name is refused, file unchanged" refused 3 "anchor 'ak' exists already"
+cp "$W/verifier.pem" "$W/etc/anchors/stale.pem"
+tool anchor enrol stale --conf "$C" --format ear --file "$W/verifier.pem"
+t "anchor enrol: a file already at anchors/NAME.pem that no anchor uses: refused, file unchanged" \
+	refused 3 "stale.pem exists already"
+t "... and that file is left alone" cmp -s "$W/verifier.pem" "$W/etc/anchors/stale.pem"
+rm -f "$W/etc/anchors/stale.pem"
 tool anchor enrol bad --conf "$C" --format tpm2-quote --file "$W/malformed.pem"
 t "anchor enrol: a malformed PEM is refused, file unchanged" refused 3 "no PEM public key"
 t "anchor enrol: ... and no anchor file is left" bash -c "[ ! -e '$W/etc/anchors/bad.pem' ]"
@@ -526,9 +532,16 @@ for r in "slot add hsm" "anchor enrol ak tpm2-quote sha256:$(fpr ak-rsa.pem)" "p
 	"slot set hsm collectors=tpm,cmd gated=yes ungated=pkcs11:object=pub1 ungated=pkcs11:object=pub2" \
 	"slot set hsm collectors=tpm" "collector remove cmd" "slot set hsm collectors=" \
 	"collector remove tpm" "module set gate-cache-ms" "module set gate-cache-ms clock-skew"; do
-	t "audit show: an admin record \"$r\"" in_out "admin .*reason=\"$r\""
+	# slot add and collector add go on with what they configure.
+	case $r in
+	"slot add"* | "collector add"*) t "audit show: an admin record \"$r ...\"" in_out "admin .*reason=\"$r( [^\"]*)?\"" ;;
+	*) t "audit show: an admin record \"$r\"" in_out "admin .*reason=\"$r\"" ;;
+	esac
 done
-t "audit show: admin records name the administrator" in_out "admin .*slot=hsm user=[^ ]+ .*reason=\"slot add hsm\""
+t "... slot add records the module and the token it configures" \
+	in_out "reason=\"slot add hsm module=$SOFTHSM2_MODULE token=pkcs11:token="
+t "... collector add records what the module will run" in_out "reason=\"collector add cmd type=command command="
+t "audit show: admin records name the administrator" in_out "admin .*slot=hsm user=[^ ]+ .*reason=\"slot add hsm( [^\"]*)?\""
 t "audit show: no record of the refused changes" not_in_out "slot add (bad|late|x)\"|policy add (broken|ghost)|collector add bad|module set (log-level|nosuch|clock-skew\")|slot set (nosuch|hsm\")"
 tool audit show "$W/audit/ledger" --key "$W/audit-pub.pem" --event token-init
 t "audit show: the module's own token-init record" in_out "token-init .*slot=hsm"
