@@ -94,6 +94,8 @@ struct record {
 	char reason[256];
 	bool made;        /* the change is made already (a token's, through the module) */
 	bool recorded;    /* record_admin wrote it (to the ledger below) */
+	const struct conf *old; /* the configuration before (module set): a change
+	                         * of the ledger itself goes to the old one too */
 	char *ledger, *key; /* that ledger and its key, to say if it was not made */
 	int fsync;
 };
@@ -104,10 +106,37 @@ struct record {
  * be written refuses the change: an administrative action nobody can
  * audit is not made.
  */
+static bool record_admin (const struct conf *conf, void *user, char *err, size_t errlen);
+
+/* Moving or dropping the audit ledger is recorded in the one auditors
+ * watch now, as well as in the new one (refused if it cannot be). */
+static bool
+record_in_old_ledger (const struct conf *conf, struct record *r, char *err, size_t errlen)
+{
+	const struct conf *old = r->old;
+	struct record again;
+	bool ok;
+	if (!old || !old->audit_ledger)
+		return true;
+	if (conf->audit_ledger && !strcmp (conf->audit_ledger, old->audit_ledger) &&
+	    conf->audit_key && old->audit_key && !strcmp (conf->audit_key, old->audit_key))
+		return true;
+	again = *r;
+	again.old = NULL;
+	again.made = true; /* its state is not the one the rename hangs on */
+	ok = record_admin (old, &again, err, errlen);
+	if (!ok)
+		snprintf (err + strlen (err), errlen - strlen (err),
+		          " (the ledger in use now must record its own replacement)");
+	return ok;
+}
+
 static bool
 record_admin (const struct conf *conf, void *user, char *err, size_t errlen)
 {
 	struct record *r = user;
+	if (!record_in_old_ledger (conf, r, err, errlen))
+		return false;
 	struct ledger_options opt;
 	struct ledger_record rec;
 	char who[64], msg[512];
@@ -2175,6 +2204,7 @@ module_set (int argc, char **argv)
 				goto edit_failed;
 		}
 	}
+	r.old = &cur;
 	snprintf (r.reason, sizeof r.reason, "module set");
 	for (size_t i = 0; i < n; i++) {
 		append (r.reason, sizeof r.reason, " ");

@@ -435,6 +435,13 @@ t "module set: ... the file's lines are kept" \
 tool audit show "$W/audit/module-ledger" --key "$W/audit-pub.pem" --event admin
 t "module set: ... recorded in the ledger the new configuration names" \
 	in_out "admin .*reason=\"module set audit-ledger audit-key\""
+tool module set audit-ledger="$W/audit/moved-ledger" audit-key="$W/audit.pem" --conf "$M"
+t "module set: moving the ledger" exited 0
+tool audit show "$W/audit/module-ledger" --key "$W/audit-pub.pem" --event admin
+t "... is recorded in the ledger in use until then (not only in the new one)" \
+	bash -c "[ \$(grep -c 'reason=\"module set audit-ledger audit-key\"' '$out') -eq 2 ]"
+tool audit show "$W/audit/moved-ledger" --key "$W/audit-pub.pem" --event admin
+t "... and in the new one" in_out "admin .*reason=\"module set audit-ledger audit-key\""
 snap
 tool module set $'\nstate-dir=/tmp' --conf "$C"
 t "module set with a control character in a key name: refused, file unchanged" \
