@@ -533,6 +533,19 @@ t "... audit show --key: exit 1, and stderr says which records are not authentic
 # ... and a rollback of the ledger with its head rewritten to match (all
 # an attacker at the directory needs) verifies, but its last checkpoint is
 # not the one the module logged: the log is the anchor out of reach.
+# The head deleted and a record of the second batch damaged: a writer
+# must not take what follows the first batch for a crash's tail and cut
+# it (review finding 10); it refuses the ledger, which keeps every byte.
+tcopy headless
+rm tamper/headless.head
+SECOND=$(awk '$4 == "checkpoint" { n++ } n == 1 && $4 == "record" { print $1; exit }' frames.txt)
+python3 frames.py tamper/headless flip "$SECOND"
+size_before=$(stat -c %s tamper/headless)
+mkconf headless pull "$W/tamper/headless" "$W/audit-p256.pem"
+with headless pkcs11-tool --module "$P11W_MODULE" -L
+t "a headless ledger with a damaged second batch: the module refuses it (C_Initialize fails)" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'head is missing but the ledger holds' '$err'"
+t "... and cuts nothing" test "$(stat -c %s tamper/headless)" = "$size_before"
 # The last checkpoint's signature re-encoded (s -> n - s, still a valid
 # ECDSA signature): refused, so that each checkpoint has one frame hash.
 tcopy highs
