@@ -318,6 +318,29 @@ check_uri (const char *opt, const char *text, int flags)
 	return rc;
 }
 
+/* The options of a command that takes only --conf (and --help): -1 to go
+ * on, or the exit status. */
+static int
+conf_only_options (int argc, char **argv, const char *usage, const char *what,
+                   const char **conf_file)
+{
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *conf_file = optarg; break;
+		case 'h': fputs (usage, stdout); return 0;
+		default: return usage_error ("%s: bad option", what);
+		}
+	}
+	return -1;
+}
+
 /* Exactly one positional argument after the options. */
 static const char *
 one_name (int argc, char **argv, const char *what)
@@ -477,11 +500,6 @@ out:
 static int
 slot_remove (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL, *name;
 	char section[64], err[1024];
 	struct conf_edit *e = NULL;
@@ -489,14 +507,8 @@ slot_remove (int argc, char **argv)
 	struct record r = { 0 };
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (slot_usage, stdout); return 0;
-		default: return usage_error ("slot remove: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, slot_usage, "slot remove", &conf_file)) >= 0)
+		return c;
 	if (!(name = one_name (argc, argv, "slot remove")))
 		return EXIT_USAGE;
 	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
@@ -1024,24 +1036,13 @@ out:
 static int
 anchor_list (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL;
 	struct json_object *arr;
 	struct conf conf;
 	int c, rc = 0;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (anchor_usage, stdout); return 0;
-		default: return usage_error ("anchor list: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, anchor_usage, "anchor list", &conf_file)) >= 0)
+		return c;
 	if (optind != argc)
 		return usage_error ("anchor list takes no arguments%s", NULL);
 	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
@@ -1125,11 +1126,6 @@ names_anchor (const char *format, const char *anchor, const char *path, void *us
 static int
 anchor_remove (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL, *name;
 	char section[80], err[1024], dir[PATH_MAX], managed[PATH_MAX] = "";
 	const struct conf_anchor *a;
@@ -1138,14 +1134,8 @@ anchor_remove (int argc, char **argv)
 	struct record r = { 0 };
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (anchor_usage, stdout); return 0;
-		default: return usage_error ("anchor remove: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, anchor_usage, "anchor remove", &conf_file)) >= 0)
+		return c;
 	if (!(name = one_name (argc, argv, "anchor remove")))
 		return EXIT_USAGE;
 	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
@@ -1336,11 +1326,6 @@ out:
 static int
 policy_remove (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL, *name;
 	char section[80], err[1024];
 	struct conf_edit *e = NULL;
@@ -1348,14 +1333,8 @@ policy_remove (int argc, char **argv)
 	struct record r = { 0 };
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (policy_usage, stdout); return 0;
-		default: return usage_error ("policy remove: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, policy_usage, "policy remove", &conf_file)) >= 0)
+		return c;
 	if (!(name = one_name (argc, argv, "policy remove")))
 		return EXIT_USAGE;
 	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
@@ -1505,24 +1484,13 @@ out:
 static int
 policy_list (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL;
 	struct json_object *arr;
 	struct conf conf;
 	int c, rc = 0;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (policy_usage, stdout); return 0;
-		default: return usage_error ("policy list: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, policy_usage, "policy list", &conf_file)) >= 0)
+		return c;
 	if (optind != argc)
 		return usage_error ("policy list takes no arguments%s", NULL);
 	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
@@ -1976,24 +1944,13 @@ out:
 static int
 collector_list (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL;
 	struct json_object *arr;
 	struct conf conf;
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (collector_usage, stdout); return 0;
-		default: return usage_error ("collector list: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, collector_usage, "collector list", &conf_file)) >= 0)
+		return c;
 	if (optind != argc)
 		return usage_error ("collector list takes no arguments%s", NULL);
 	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
@@ -2060,11 +2017,6 @@ collector_list (int argc, char **argv)
 static int
 collector_remove (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL, *name;
 	char section[80], err[1024];
 	struct conf_edit *e = NULL;
@@ -2072,14 +2024,8 @@ collector_remove (int argc, char **argv)
 	struct record r = { 0 };
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (collector_usage, stdout); return 0;
-		default: return usage_error ("collector remove: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, collector_usage, "collector remove", &conf_file)) >= 0)
+		return c;
 	if (!(name = one_name (argc, argv, "collector remove")))
 		return EXIT_USAGE;
 	if ((rc = edit_begin (conf_path_default (conf_file), &e, &cur)) != 0)
@@ -2150,11 +2096,6 @@ static const char module_usage[] =
 static int
 module_set (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *conf_file = NULL, *keys[MODULE_SET_MAX], *values[MODULE_SET_MAX];
 	char names[MODULE_SET_MAX][64], err[1024], detail[1024] = "";
 	struct conf_edit *e = NULL;
@@ -2163,14 +2104,8 @@ module_set (int argc, char **argv)
 	size_t n = 0;
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (module_usage, stdout); return 0;
-		default: return usage_error ("module set: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, module_usage, "module set", &conf_file)) >= 0)
+		return c;
 	if (optind >= argc)
 		return usage_error ("module set needs KEY=VALUE ...%s", NULL);
 	for (int i = optind; i < argc; i++) {
@@ -2228,11 +2163,6 @@ out:
 static int
 module_show (int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "conf", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	static const char *const sinks[] = { "syslog", "stderr", "none" };
 	static const char *const levels[] = { "error", "warning", "info", "debug" };
 	static const char *const fsyncs[] = { "always", "batch", "none" };
@@ -2241,14 +2171,8 @@ module_show (int argc, char **argv)
 	struct conf conf;
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': conf_file = optarg; break;
-		case 'h': fputs (module_usage, stdout); return 0;
-		default: return usage_error ("module show: bad option%s", NULL);
-		}
-	}
+	if ((c = conf_only_options (argc, argv, module_usage, "module show", &conf_file)) >= 0)
+		return c;
 	if (optind != argc)
 		return usage_error ("module show takes no arguments%s", NULL);
 	if ((rc = load_conf (conf_path_default (conf_file), &conf)) != 0) {
