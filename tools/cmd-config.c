@@ -2263,24 +2263,19 @@ pin_clear (struct pin *p)
 static int
 read_pin (const char *opt, const char *path, struct pin *out)
 {
-	char err[1024];
+	char *buf = malloc (PIN_FILE_MAX);
 	size_t len = 0;
-	char *buf = util_read_file (path, PIN_FILE_MAX, UTIL_FILE_OWNED | UTIL_FILE_PRIVATE |
-	                            UTIL_FILE_TEXT, "a PIN file is for its owner's eyes only", &len,
-	                            NULL, err, sizeof err);
 	if (!buf) {
-		fprintf (stderr, "p11-warden: %s %s\n", opt, err);
+		fprintf (stderr, "p11-warden: %s: out of memory\n", opt);
+		return EXIT_ENV;
+	}
+	/* The same rules as every other PIN file the tool reads. */
+	if (tool_read_pin_file (path, buf, PIN_FILE_MAX, &len) != 0) {
+		free (buf);
 		return EXIT_ENV;
 	}
 	out->v = buf;
-	out->len = strcspn (buf, "\r\n");
-	if (out->len == 0) {
-		fprintf (stderr, "p11-warden: %s %s: empty PIN\n", opt, path);
-		pin_clear (out);
-		return EXIT_ENV;
-	}
-	/* What followed the first line is not part of the PIN; wipe it. */
-	OPENSSL_cleanse (buf + out->len, len - out->len);
+	out->len = len;
 	return 0;
 }
 

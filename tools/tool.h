@@ -37,6 +37,14 @@ void json_str (struct json_object *o, const char *k, const char *v);
 void iso_time (int64_t ms, char *out, size_t len);
 
 /*
+ * The PIN on the first line of @path (tools/pin-file.c): a regular file,
+ * not a link, owned by the caller and readable by nobody else, one line
+ * of 1 to 255 bytes without control characters.  0, or EXIT_ENV with the
+ * reason on stderr (never the PIN).  @pin gets @len bytes, no NUL.
+ */
+int tool_read_pin_file (const char *path, char *pin, size_t max, size_t *len);
+
+/*
  * The administration commands, each in its own file; weak, so that the
  * tool builds with whichever groups exist.  ARGV[0] is the subcommand
  * ("add", "list", ...).

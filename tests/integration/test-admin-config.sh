@@ -494,7 +494,7 @@ t "a ledger that cannot be written refuses the change, file unchanged" \
 snap
 tool token init --conf "$C" --module "$P11W_MODULE" --slot hsm --label "$WARDEN_LABEL" \
 	--so-pin-file "$W/open-so.pin"
-t "token init: a PIN file others can read is refused" bash -c "[ $rc -eq 3 ] && grep -q 'chmod go=' '$err'"
+t "token init: a PIN file others can read is refused" bash -c "[ $rc -eq 3 ] && grep -q 'readable by you only' '$err'"
 tool token init --conf "$C" --module "$P11W_MODULE" --slot nosuch --label x --so-pin-file "$W/so.pin"
 t "token init: an unknown slot is refused" bash -c "[ $rc -eq 3 ] && grep -q \"unknown slot 'nosuch'\" '$err'"
 tool token init --conf "$C" --module "$P11W_MODULE" --slot hsm --label "$WARDEN_LABEL" \
